@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Train the super-resolution network (--train) or apply it to 22.05 kHz audio (--predict)."""
+
+import argparse
+import sys
+
+from superres.cli import quiet_backend, run
+
+
+def main(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--train", action="store_true", help="train (or resume) the run in --model")
+    mode.add_argument("--predict", action="store_true", help="upsample files with the model in --model")
+    p.add_argument("--model", default="models/default", help="model folder (weights, config.json, history.csv)")
+
+    t = p.add_argument_group("training")
+    t.add_argument("--dataset", default="data/dataset", help="output folder of 20-make-dataset.py")
+    t.add_argument("--epochs", type=int, default=10, help="total epochs of the run (a resumed run continues "
+                                                          "up to this number)")
+    t.add_argument("--arch", choices=["bilstm"], default=None, help="network architecture [bilstm]")
+    t.add_argument("--units", type=int, default=None, help="LSTM units per direction [300]")
+    t.add_argument("--dense", type=int, default=None, help="width of the two wide dense layers [500]")
+    t.add_argument("--dense2", type=int, default=None, help="width of the last hidden dense layer [20]")
+    t.add_argument("--lr", type=float, default=None, help="RMSprop learning rate [1e-4]")
+    t.add_argument("--decay", type=float, default=None,
+                   help="learning-rate time decay per batch, lr/(1+decay*step) [0.03]")
+    t.add_argument("--batch-size", type=int, default=None, help="windows per batch [64]")
+    t.add_argument("--seed", type=int, default=None, help="random seed [0]")
+    t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+
+    r = p.add_argument_group("prediction")
+    r.add_argument("inputs", nargs="*", help="22.05 kHz audio files or folders (default: the songs the "
+                                             "model's dataset came from); other rates are resampled first")
+    r.add_argument("--output", default="data/predicted", help="folder for the 44.1 kHz WAVs")
+    r.add_argument("--subtype", choices=["16", "24", "float"], default="16", help="output sample format")
+    r.add_argument("--weights", choices=["best", "last"], default="best", help="which checkpoint to use")
+    r.add_argument("--inference-batch", type=int, default=1024, help="windows per inference batch")
+    r.add_argument("--chunk-seconds", type=float, default=10.0, help="audio processed per step (bounds memory)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = p.parse_args(argv)
+    quiet_backend()
+
+    if args.train:
+        if args.inputs:
+            p.error("input files are for --predict")
+        from superres.train import train
+
+        settings = {k: getattr(args, k) for k in ("arch", "units", "dense", "dense2", "lr", "decay",
+                                                    "batch_size", "seed")}
+        state = train(args.dataset, args.model, args.epochs, verbose=2 if args.quiet else 1, **settings)
+        print(f"{args.model}: {state['epochs_done']} epochs, best validation MAE "
+              f"{state.get('best_val_loss', float('nan')) * 32768:.1f} (16-bit units) at epoch "
+              f"{state.get('best_epoch', '-')}")
+        return 0
+
+    from superres.predict import SUBTYPES, predict_paths
+
+    failures = predict_paths(args.model, args.inputs, args.output, args.inference_batch, args.chunk_seconds,
+                             SUBTYPES[args.subtype], args.weights)
+    if failures:
+        print(f"{len(failures)} file(s) failed:", file=sys.stderr)
+        for path, msg in failures:
+            print(f"  {path}: {msg}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main, sys.argv[1:]))

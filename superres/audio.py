@@ -1,0 +1,208 @@
+"""Audio files in and out, resampling and the naive upsample.
+
+Conventions used throughout the package:
+
+- A signal is a numpy array of shape ``(frames, channels)``, even for mono.
+- 16-bit samples are ``int16`` in [-32768, 32767]; float samples are in [-1, 1), and
+  ``int16 = clip(round(float * 32768))``, the inverse of how libsndfile reads PCM_16 as float.
+- Sample rates are in Hz.
+"""
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import UserError
+from .manifest import make_tempfile
+
+#: The rate of the originals and of the network's output, Hz.
+HIGH_RATE = 44100
+#: The rate of the network's input, Hz.
+LOW_RATE = 22050
+#: HIGH_RATE / LOW_RATE.
+FACTOR = 2
+
+#: Extensions the scan stage looks for (lower case).
+SCAN_EXTENSIONS = (".wav", ".flac")
+#: Extensions accepted as prediction input (lower case).
+READ_EXTENSIONS = (".wav", ".flac", ".ogg")
+
+_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+
+
+def list_audio_files(root, extensions=SCAN_EXTENSIONS):
+    """Return the audio files under ``root``, recursively, as sorted paths relative to ``root``.
+
+    Sorting makes every stage's output order (and so the dataset) deterministic.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: folder not found; create it and put your audio files in it")
+    found = [p.relative_to(root) for p in root.rglob("*")
+             if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")]
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def audio_info(path):
+    """Return ``soundfile.info`` for ``path``, or raise :class:`UserError` if it is not readable audio."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found; check the path")
+    try:
+        return sf.info(str(path))
+    except Exception as e:  # libsndfile raises several types for unreadable files
+        raise UserError(f"{path}: not a readable audio file ({_short(e)}); re-export it as WAV or FLAC")
+
+
+def read_audio(path, dtype="float64"):
+    """Read a whole audio file.
+
+    Parameters
+    ----------
+    path : path-like
+    dtype : {"float64", "float32", "int16"}
+        ``int16`` returns the exact stored samples of a 16-bit file; other files are quantised with
+        :func:`to_int16` (rounding, clipping).
+
+    Returns
+    -------
+    data : ndarray, shape (frames, channels)
+    rate : int
+        Sample rate, Hz.
+    """
+    info = audio_info(path)
+    try:
+        if dtype == "int16" and info.subtype != "PCM_16":
+            data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+            data = to_int16(data)
+        else:
+            data, rate = sf.read(str(path), dtype=dtype, always_2d=True)
+    except Exception as e:
+        raise UserError(f"{path}: could not decode audio ({_short(e)}); the file may be truncated or corrupt")
+    return data, int(rate)
+
+
+def to_int16(x):
+    """Quantise float samples in [-1, 1) to int16, rounding to nearest and clipping (never wrapping).
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Any shape; values outside [-1, 1) are clipped.
+    """
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def to_float(x):
+    """int16 samples to float64 in [-1, 1)."""
+    return np.asarray(x, dtype=np.float64) / 32768.0
+
+
+def resample(x, rate_in, rate_out, quality="VHQ"):
+    """Band-limited resampling with soxr.
+
+    Parameters
+    ----------
+    x : ndarray, shape (frames, channels)
+        int16 or float samples.
+    rate_in, rate_out : int
+        Hz.
+
+    Returns
+    -------
+    ndarray, shape (ceil(frames * rate_out / rate_in), channels)
+        Same dtype family as ``x``: int16 in gives int16 out (rounded and clipped).
+    """
+    if rate_in == rate_out:
+        return x.copy()
+    is_int = x.dtype == np.int16
+    xf = to_float(x) if is_int else np.asarray(x, dtype=np.float64)
+    y = soxr.resample(xf, rate_in, rate_out, quality=quality)
+    # soxr may return one frame fewer or more than the exact ratio; pin the length so that a 2x round trip
+    # gives back exactly the original length.
+    n_out = -(-x.shape[0] * rate_out // rate_in)
+    y = fit_length(y, n_out)
+    return to_int16(y) if is_int else y
+
+
+def fit_length(x, n):
+    """Trim or zero-pad ``x`` along axis 0 to exactly ``n`` frames."""
+    if x.shape[0] >= n:
+        return x[:n]
+    pad = np.zeros((n - x.shape[0],) + x.shape[1:], dtype=x.dtype)
+    return np.concatenate([x, pad], axis=0)
+
+
+def naive_upsample(x, factor=FACTOR):
+    """Repeat every sample ``factor`` times (the blog's network input): shape (n, c) -> (n * factor, c)."""
+    return np.repeat(x, factor, axis=0)
+
+
+def linear_upsample(x, factor=FACTOR):
+    """Linear interpolation between neighbouring samples: shape (n, c) -> (n * factor, c).
+
+    Output sample ``i`` sits at input position ``i / factor``; past the last input sample the last value is
+    held.
+    """
+    n = x.shape[0]
+    pos = np.arange(n * factor) / factor
+    xf = np.asarray(x, dtype=np.float64)
+    out = np.stack([np.interp(pos, np.arange(n), xf[:, c]) for c in range(x.shape[1])], axis=1)
+    return to_int16(out / 32768.0) if x.dtype == np.int16 else out
+
+
+def sinc_upsample(x, factor=FACTOR, rate_in=LOW_RATE):
+    """Band-limited (soxr VHQ) upsampling: shape (n, c) -> (n * factor, c)."""
+    return resample(x, rate_in, rate_in * factor)
+
+
+@contextmanager
+def atomic_output(path):
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    On any error (including KeyboardInterrupt) the temporary file is removed, so a failed run never leaves a
+    partial output under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = make_tempfile(path, suffix=f".tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_audio(path, data, rate, subtype="PCM_16"):
+    """Write ``data`` (frames, channels) to ``path`` atomically; the format follows the extension.
+
+    int16 data is written as stored; float data is written as float and converted by libsndfile to
+    ``subtype``.
+    """
+    path = Path(path)
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"{path}: unsupported output extension; use .wav or .flac")
+    with atomic_output(path) as tmp:
+        sf.write(tmp, data, rate, subtype=subtype, format=fmt)
+
+
+@contextmanager
+def open_atomic_writer(path, rate, channels, subtype="PCM_16"):
+    """Open a :class:`soundfile.SoundFile` for block-wise writing; it appears under ``path`` only on success."""
+    path = Path(path)
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"{path}: unsupported output extension; use .wav or .flac")
+    with atomic_output(path) as tmp:
+        with sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, subtype=subtype, format=fmt) as f:
+            yield f
+
+
+def _short(e):
+    return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__

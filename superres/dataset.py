@@ -1,0 +1,180 @@
+"""Stage 20: windowed, bit-encoded training and test arrays, written incrementally to ``.npy`` files.
+
+Layout of the dataset folder (``format_version`` 1):
+
+- ``train_x.npy``, ``test_x.npy``: uint8, shape (windows, window, 16) -- the naive-upsampled 22.05 kHz
+  signal (each sample repeated twice, at 44.1 kHz) encoded as in :mod:`superres.encoding`.
+- ``train_y.npy``, ``test_y.npy``: int16, shape (windows, window) -- the original 44.1 kHz samples of the
+  same steps.
+- ``meta.json``: format version, rates, factor, window, hop, encoding, the songs and their window counts.
+
+Each song is split in time: windows from its first ``train_fraction`` (80%) go to train, windows from the
+rest to test. Each channel is an independent stream. Only whole windows are kept. Arrays are written through
+``numpy.lib.format.open_memmap`` one block at a time, so memory stays flat whatever the size of the music
+folder.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+from .audio import FACTOR, HIGH_RATE, LOW_RATE, fit_length, naive_upsample, read_audio
+from .encoding import BITS, int16_to_bits
+from .errors import UserError
+from .manifest import FORMAT_VERSION, read_manifest, write_json_atomic
+from .scan import load_scan, reference_path
+
+META_NAME = "meta.json"
+ENCODING = "int16 two's complement, 16 bits, MSB (sign) first, uint8 0/1"
+SPLITS = ("train", "test")
+#: Windows encoded per block while writing; bounds memory to about 8 MB per block.
+_BLOCK_WINDOWS = 8192
+
+
+def split_point(frames, train_fraction=0.8):
+    """First frame of the test part of a song of ``frames`` 44.1 kHz frames: ``floor(frames * fraction)``."""
+    return int(np.floor(frames * train_fraction))
+
+
+def full_windows(n, window, hop):
+    """Number of whole windows of ``window`` steps, ``hop`` apart, that fit in ``n`` steps."""
+    return 0 if n < window else (n - window) // hop + 1
+
+
+def _part_ranges(frames, train_fraction):
+    s = split_point(frames, train_fraction)
+    return {"train": (0, s), "test": (s, frames)}
+
+
+def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, log=print):
+    """Encode every scanned song into the train/test arrays.
+
+    Parameters
+    ----------
+    scan_dir : path-like
+        Output of stage 10 (22.05 kHz WAVs and their manifest).
+    out_dir : path-like
+        Dataset folder; existing arrays are replaced.
+    window : int
+        Window length in 44.1 kHz steps (the blog used 50).
+    hop : int, optional
+        Steps between window starts; default ``window`` (no overlap).
+    train_fraction : float
+        Share of each song, from its start, that goes to training.
+
+    Returns
+    -------
+    dict
+        The ``meta.json`` written.
+    """
+    hop = hop or window
+    if window < 2 or window % FACTOR or hop < 1:
+        raise UserError(f"window must be an even number >= 2 and hop >= 1 (got window={window}, hop={hop})")
+    if not 0 < train_fraction < 1:
+        raise UserError(f"train fraction must be between 0 and 1 (got {train_fraction})")
+    scan_dir, out_dir = Path(scan_dir), Path(out_dir)
+    scan = load_scan(scan_dir)
+
+    songs, counts = [], {k: 0 for k in SPLITS}
+    for e in scan["files"]:
+        ranges = _part_ranges(e["frames_high"], train_fraction)
+        per = {k: full_windows(b - a, window, hop) * e["channels"] for k, (a, b) in ranges.items()}
+        songs.append({"source": e["source"], "low": e["output"], "channels": e["channels"],
+                      "frames": e["frames_high"], "split_frame": ranges["test"][0],
+                      "offset": dict(counts), "windows": per})
+        for k in SPLITS:
+            counts[k] += per[k]
+    if counts["train"] == 0 or counts["test"] == 0:
+        raise UserError(f"{scan_dir}: the songs are too short to give whole {window}-step windows in both the "
+                        f"train and test parts ({counts}); add longer audio or use a smaller --window")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The old meta goes first, so an interrupted rebuild is never mistaken for a complete dataset.
+    if (out_dir / META_NAME).exists():
+        os.unlink(out_dir / META_NAME)
+    tmp = {}
+    arrays = {}
+    for k in SPLITS:
+        for kind, dtype, shape in (("x", np.uint8, (counts[k], window, BITS)), ("y", np.int16, (counts[k], window))):
+            tmp[k, kind] = out_dir / f".{k}_{kind}.tmp.npy"
+            arrays[k, kind] = open_memmap(tmp[k, kind], mode="w+", dtype=dtype, shape=shape)
+
+    pos = {k: 0 for k in SPLITS}
+    for e, song in zip(scan["files"], songs):
+        ref, ref_rate = read_audio(reference_path(scan, e, scan_dir), "int16")
+        low, low_rate = read_audio(scan_dir / e["output"], "int16")
+        if ref_rate != HIGH_RATE or low_rate != LOW_RATE or ref.shape[1] != low.shape[1]:
+            raise UserError(f"{scan_dir / e['output']}: rates or channels differ from the scan manifest; "
+                            "re-run 10-scan.py")
+        frames = e["frames_high"]
+        ref = fit_length(ref, frames)
+        inp = fit_length(naive_upsample(low), frames)
+        for k, (a, b) in _part_ranges(frames, train_fraction).items():
+            nw = full_windows(b - a, window, hop)
+            for c in range(ref.shape[1]):
+                for w0 in range(0, nw, _BLOCK_WINDOWS):
+                    w1 = min(nw, w0 + _BLOCK_WINDOWS)
+                    idx = a + np.arange(w0, w1)[:, None] * hop + np.arange(window)[None, :]
+                    arrays[k, "x"][pos[k]:pos[k] + w1 - w0] = int16_to_bits(inp[idx, c])
+                    arrays[k, "y"][pos[k]:pos[k] + w1 - w0] = ref[idx, c]
+                    pos[k] += w1 - w0
+        log(f"encoded {e['source']}: {song['windows']['train']} train, {song['windows']['test']} test windows")
+
+    for arr in arrays.values():
+        arr.flush()
+    arrays.clear()  # closes the memmaps before the renames
+    for (k, kind), path in tmp.items():
+        os.replace(path, out_dir / f"{k}_{kind}.npy")
+
+    meta = {
+        "stage": "dataset",
+        "format_version": FORMAT_VERSION,
+        "scan_dir": str(scan_dir.resolve()),
+        "high_rate": HIGH_RATE,
+        "low_rate": LOW_RATE,
+        "factor": FACTOR,
+        "input": "naive",
+        "window": window,
+        "hop": hop,
+        "bits": BITS,
+        "encoding": ENCODING,
+        "train_fraction": train_fraction,
+        "counts": counts,
+        "songs": songs,
+    }
+    write_json_atomic(out_dir / META_NAME, meta)
+    return meta
+
+
+def load_meta(dataset_dir):
+    """Read and check ``meta.json`` of a dataset folder."""
+    return read_manifest(Path(dataset_dir) / META_NAME, "dataset", "dataset meta.json")
+
+
+def open_split(dataset_dir, split):
+    """Memory-map one split's arrays read-only.
+
+    Returns
+    -------
+    x : memmap of uint8, shape (windows, window, 16)
+    y : memmap of int16, shape (windows, window)
+    """
+    dataset_dir = Path(dataset_dir)
+    meta = load_meta(dataset_dir)
+    out = []
+    for kind in ("x", "y"):
+        path = dataset_dir / f"{split}_{kind}.npy"
+        try:
+            out.append(np.load(path, mmap_mode="r", allow_pickle=False))
+        except FileNotFoundError:
+            raise UserError(f"{path}: missing; re-run 20-make-dataset.py")
+        except (ValueError, OSError) as e:
+            raise UserError(f"{path}: corrupt array ({e}); re-run 20-make-dataset.py")
+    x, y = out
+    n = meta["counts"][split]
+    if x.shape != (n, meta["window"], meta["bits"]) or y.shape != (n, meta["window"]):
+        raise UserError(f"{dataset_dir}: {split} arrays have shapes {x.shape}, {y.shape}, not what meta.json "
+                        "says; re-run 20-make-dataset.py")
+    return x, y

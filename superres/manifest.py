@@ -1,0 +1,110 @@
+"""JSON manifests written beside each stage's output and checked by the next stage.
+
+Every manifest carries ``stage`` and ``format_version`` so that a stage can refuse input written by another
+version of the pipeline instead of silently misreading it.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import UserError
+
+#: Bumped whenever the layout of any stage's output changes incompatibly.
+FORMAT_VERSION = 1
+
+MANIFEST_NAME = "manifest.json"
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_tempfile(path, suffix=".tmp"):
+    """Create an empty temporary file beside ``path`` with normal permissions; return its name.
+
+    ``mkstemp`` creates files readable by the owner alone; the final output should get the permissions any
+    ordinary new file would.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    os.close(fd)
+    return tmp
+
+
+def write_json_atomic(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` through a temporary file and a rename.
+
+    A reader never sees a half-written file, even if the process is killed mid-write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = make_tempfile(path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path, what):
+    """Read a JSON file, turning a missing or corrupt file into a :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found; run the previous stage first")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: {what} is unreadable ({e}); delete it and re-run the stage that writes it")
+
+
+def read_manifest(path, stage, what=None):
+    """Read a stage manifest and check its stage name and format version.
+
+    Parameters
+    ----------
+    path : path-like
+        The manifest file, or the folder holding ``manifest.json``.
+    stage : str
+        Expected value of the ``stage`` field (``"scan"``, ``"dataset"``, ``"model"``, ``"predict"``).
+    what : str, optional
+        How to call the manifest in messages.
+    """
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / MANIFEST_NAME
+    what = what or f"{stage} manifest"
+    m = read_json(path, what)
+    if not isinstance(m, dict) or m.get("stage") != stage:
+        raise UserError(f"{path}: not a {what} (stage is {m.get('stage') if isinstance(m, dict) else None!r}, "
+                        f"expected {stage!r}); point the command at the right folder")
+    if m.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"{path}: written by format version {m.get('format_version')}, this version reads "
+                        f"{FORMAT_VERSION}; re-run the stage that wrote it")
+    return m
+
+
+def require_equal(actual, expected, keys, where, fix):
+    """Refuse to go on if ``actual[k] != expected[k]`` for any ``k`` in ``keys``.
+
+    Parameters
+    ----------
+    actual, expected : dict
+    keys : iterable of str
+    where : str
+        The file or folder the ``actual`` values come from, named in the message.
+    fix : str
+        What the user should do about a mismatch.
+    """
+    for k in keys:
+        if actual.get(k) != expected.get(k):
+            raise UserError(f"{where}: {k} is {actual.get(k)!r} but {expected.get(k)!r} is required; {fix}")
