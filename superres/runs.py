@@ -68,11 +68,11 @@ def write_history(path, rows):
 
 
 def read_history(model_dir):
-    """The rows of a model folder's ``history.csv`` as a list of dicts of floats (empty if none yet)."""
+    """The rows of a model folder's ``history.csv``: dicts of floats, ``epoch`` an int (empty if none yet)."""
     path = Path(model_dir) / HISTORY_NAME
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 

@@ -1,0 +1,123 @@
+"""The four scripts run as subprocesses on seconds of synthetic audio, with a tiny model."""
+
+import csv
+import json
+
+import numpy as np
+import soundfile as sf
+
+from conftest import TINY, run_script, write_synth
+from superres.audio import read_audio
+
+
+def test_scan_writes_22k_copies_and_manifest(pipeline):
+    scan = pipeline["scan"]
+    m = json.loads((scan / "manifest.json").read_text())
+    assert m["stage"] == "scan" and m["high_rate"] == 44100 and m["low_rate"] == 22050
+    assert [e["source"] for e in m["files"]] == ["a_stereo.flac", "c_48k.wav", "sub/b_mono.wav"]
+    for e in m["files"]:
+        info = sf.info(scan / e["output"])
+        assert info.samplerate == 22050 and info.subtype == "PCM_16" and info.channels == e["channels"]
+        assert info.frames == -(-e["frames_high"] // 2)
+    assert (scan / "sub" / "b_mono.wav").is_file()
+    # The 48 kHz source was resampled to 44.1 kHz first, and the scan said so.
+    c = next(e for e in m["files"] if e["source"] == "c_48k.wav")
+    assert c["source_rate"] == 48000 and c["frames_high"] == 88200 and c["reference"]
+    assert sf.info(scan / c["reference"]).samplerate == 44100
+    assert "48000 Hz, resampled to 44100 Hz" in pipeline["scan_out"]
+
+
+def test_scan_rerun_skips_done_files(pipeline):
+    out = run_script("10-scan.py", "--input", pipeline["original"], "--output", pipeline["scan"]).stdout
+    assert out.count("skip") == 3 and "wrote" not in out
+
+
+def test_scan_band_limits(pipeline):
+    # Nothing above 11.025 kHz survives in the 22.05 kHz copy beyond the anti-alias filter's leakage:
+    # compare the energy near Nyquist with the energy of the original in the same band.
+    low, _ = read_audio(pipeline["scan"] / "a_stereo.wav")
+    spec = np.abs(np.fft.rfft(low[:, 0])) ** 2
+    freqs = np.fft.rfftfreq(low.shape[0], 1 / 22050)
+    assert spec[freqs > 10900].sum() < 1e-4 * spec.sum()
+
+
+def test_train_writes_model_folder(pipeline):
+    model = pipeline["model"]
+    for name in ("config.json", "last.keras", "best.keras", "history.csv", "state.json"):
+        assert (model / name).is_file(), name
+    cfg = json.loads((model / "config.json").read_text())
+    assert cfg["arch"] == "bilstm" and cfg["units"] == 4 and cfg["window"] == 50
+    rows = list(csv.DictReader(open(model / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(float(r["val_loss"]) > 0 for r in rows)
+    assert json.loads((model / "state.json").read_text())["epochs_done"] == 2
+
+
+def test_predict_output_length_channels_rate(pipeline):
+    scan = json.loads((pipeline["scan"] / "manifest.json").read_text())
+    for e in scan["files"]:
+        low = sf.info(pipeline["scan"] / e["output"])
+        out = sf.info(pipeline["predicted"] / e["output"])
+        assert out.samplerate == 44100 and out.subtype == "PCM_16"
+        assert out.frames == 2 * low.frames and out.channels == low.channels
+    m = json.loads((pipeline["predicted"] / "manifest.json").read_text())
+    assert m["stage"] == "predict" and len(m["files"]) == 3
+
+
+def test_eval_prints_the_blog_table(pipeline):
+    out = run_script("eval.py", "--predicted", pipeline["predicted"]).stdout
+    lines = out.splitlines()
+    assert "MAE" in lines[0] and "16-bit" in lines[0]
+    header = lines[1].split()
+    assert header[-3:] == ["original", "naive", "tiny"]
+    rows = {ln.split()[0]: ln.split() for ln in lines[3:] if ln and not ln.startswith(("-", "("))}
+    assert set(rows) == {"a_stereo.flac", "c_48k.wav", "sub/b_mono.wav", "overall"}
+    for r in rows.values():
+        assert float(r[-3]) == 0.0  # the original against itself
+        assert float(r[-2]) > 0 and float(r[-1]) > 0
+
+
+def test_eval_naive_mae_matches_hand_computation(pipeline):
+    out = run_script("eval.py", "--predicted", pipeline["predicted"]).stdout
+    row = next(ln.split() for ln in out.splitlines() if ln.startswith("a_stereo.flac"))
+    ref, _ = read_audio(pipeline["original"] / "a_stereo.flac", "int16")
+    low, _ = read_audio(pipeline["scan"] / "a_stereo.wav", "int16")
+    s = int(ref.shape[0] * 0.8)
+    naive = np.repeat(low, 2, axis=0)[:ref.shape[0]]
+    expected = np.abs(ref[s:].astype(float) - naive[s:]).mean()
+    assert abs(float(row[-2]) - expected) < 0.01
+
+
+def test_predict_explicit_files_any_rate_and_subtype(pipeline, tmp_path):
+    src = write_synth(tmp_path / "in" / "x44.wav", 0.3, rate=44100, channels=3, seed=9)
+    out = tmp_path / "out"
+    run_script("rnn-super-resolution.py", "--predict", "--model", pipeline["model"], src, "--output", out,
+               "--subtype", "24")
+    info = sf.info(out / "x44.wav")
+    # 0.3 s at 44.1 kHz -> 6615 frames at 22.05 kHz -> 13230 at 44.1 kHz; three independent channels.
+    assert (info.samplerate, info.frames, info.channels, info.subtype) == (44100, 13230, 3, "PCM_24")
+
+
+def test_scripts_have_help():
+    for script in ("10-scan.py", "20-make-dataset.py", "rnn-super-resolution.py", "eval.py"):
+        out = run_script(script, "--help").stdout
+        assert "usage:" in out and "--" in out
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path):
+    proc = run_script("10-scan.py", "--input", tmp_path / "missing", "--output", tmp_path / "o", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_script("rnn-super-resolution.py", "--predict", "--model", tmp_path / "nomodel", check=False)
+    assert proc.returncode == 2 and "model folder not found" in proc.stderr
+
+
+def test_tiny_training_learns_more_than_nothing(tmp_path, pipeline):
+    # Training must lower the validation loss from its first epoch on repeated runs of the same data.
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"],
+               "--model", tmp_path / "m", "--epochs", "4", "--units", "4", "--dense", "8", "--dense2", "4",
+               "--lr", "3e-3", "--decay", "0",
+               "--batch-size", "16")
+    rows = list(csv.DictReader(open(tmp_path / "m" / "history.csv")))
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])

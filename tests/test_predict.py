@@ -1,0 +1,105 @@
+"""The chunked prediction path, in-process with a tiny untrained network."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from conftest import synth, write_synth
+from superres.audio import to_int16
+from superres.errors import UserError
+from superres.models import build_bilstm
+from superres.predict import low_rate_blocks, predict_array, predict_file
+
+CONFIG = {"window": 50, "arch": "bilstm"}
+
+
+@pytest.fixture(scope="module")
+def model():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    return build_bilstm(window=50, bits=16, units=4, dense=8, dense2=4)
+
+
+@pytest.mark.parametrize("seconds", [0.6, 0.0005, 1 / 22050])
+def test_chunked_equals_whole(model, tmp_path, seconds):
+    # Several chunks with a short last one, a file shorter than one window, a file of one sample.
+    src = write_synth(tmp_path / "in.wav", seconds, rate=22050, channels=2, seed=4)
+    predict_file(model, CONFIG, src, tmp_path / "chunked.wav", chunk_seconds=0.05)
+    predict_file(model, CONFIG, src, tmp_path / "whole.wav", chunk_seconds=100)
+    a, _ = sf.read(tmp_path / "chunked.wav", dtype="int16")
+    b, _ = sf.read(tmp_path / "whole.wav", dtype="int16")
+    n = sf.info(src).frames
+    assert a.shape == b.shape == (2 * n, 2)
+    np.testing.assert_array_equal(a, b)
+    # And both equal one call on the whole array.
+    x, _ = sf.read(src, dtype="int16", always_2d=True)
+    np.testing.assert_array_equal(a, predict_array(model, x, 50))
+
+
+def test_channels_are_independent_streams(model):
+    x = to_int16(synth(0.05, 22050, 2, seed=7))
+    both = predict_array(model, x, 50)
+    np.testing.assert_array_equal(both[:, 0], predict_array(model, x[:, :1], 50)[:, 0])
+    np.testing.assert_array_equal(both[:, 1], predict_array(model, x[:, 1:], 50)[:, 0])
+
+
+def test_output_is_clipped_not_wrapped(tmp_path):
+    import keras
+
+    # A network whose output is far beyond full scale must give +32767, not a wrapped negative value.
+    inp = keras.Input((50, 16))
+    out = keras.layers.Dense(1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(5.0))(inp)
+    loud = keras.Model(inp, out)
+    y = predict_array(loud, np.zeros((30, 1), dtype=np.int16), 50)
+    assert y.shape == (60, 1) and (y == 32767).all()
+
+
+def test_low_rate_blocks_resample_streaming_matches_one_shot(tmp_path):
+    src = write_synth(tmp_path / "in48.wav", 0.7, rate=48000, channels=2, seed=8)
+    blocks = list(low_rate_blocks(src, 1000))
+    assert all(b.shape[0] == 1000 for b in blocks[:-1]) and 0 < blocks[-1].shape[0] <= 1000
+    got = np.concatenate(blocks)
+    x, _ = sf.read(src, dtype="float64", always_2d=True)
+    want = to_int16(soxr.resample(x, 48000, 22050, quality="VHQ"))
+    assert got.shape[0] == -(-x.shape[0] * 22050 // 48000)
+    m = min(len(want), len(got)) - 50
+    assert np.abs(got[:m].astype(int) - want[:m]).max() <= 2
+
+
+def test_predict_refuses_empty_and_same_path(model, tmp_path):
+    src = write_synth(tmp_path / "in.wav", 0.01, rate=22050, channels=1)
+    with pytest.raises(UserError, match="equals the input"):
+        predict_file(model, CONFIG, src, src)
+    sf.write(tmp_path / "empty.wav", np.zeros((0, 1)), 22050)
+    with pytest.raises(UserError, match="no audio"):
+        predict_file(model, CONFIG, tmp_path / "empty.wav", tmp_path / "o.wav")
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_batch_continues_after_a_bad_file(tmp_path):
+    from conftest import run_script
+
+    # A model folder made in-process, to run the CLI on a mix of good and bad inputs.
+    import keras
+
+    from superres.runs import DEFAULTS
+
+    keras.utils.set_random_seed(0)
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    build_bilstm(units=2, dense=4, dense2=2).save(mdir / "last.keras")
+    cfg = {"stage": "model", "format_version": 1, **DEFAULTS, "units": 2, "dense": 4, "dense2": 2, "window": 50,
+           "bits": 16, "scan_dir": str(tmp_path), "train_fraction": 0.8}
+    (mdir / "config.json").write_text(json.dumps(cfg))
+    inp = tmp_path / "in"
+    write_synth(inp / "good.wav", 0.05, rate=22050, channels=1)
+    (inp / "bad.wav").write_text("this is not audio")
+    proc = run_script("rnn-super-resolution.py", "--predict", "--model", mdir, inp, "--output", tmp_path / "out",
+                      check=False)
+    assert proc.returncode == 1
+    assert "bad.wav" in proc.stderr and "1 file(s) failed" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "out" / "good.wav").is_file() and not (tmp_path / "out" / "bad.wav").exists()

@@ -1,0 +1,57 @@
+"""Training survives being killed: a re-run resumes from the last finished epoch."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, TINY, run_script
+
+
+def test_resume_after_sigkill(pipeline, tmp_path):
+    model = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "rnn-super-resolution.py"), "--train", "--quiet", "--dataset",
+           str(pipeline["dataset"]), "--model", str(model), "--epochs", "1000", *TINY]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = model / "state.json"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            if state.is_file() and json.loads(state.read_text())["epochs_done"] >= 2:
+                break
+            assert proc.poll() is None, "training ended on its own before it could be killed"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("training made no progress in time")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = json.loads(state.read_text())["epochs_done"]
+    assert 2 <= done < 1000
+    leftovers = [p.name for p in model.iterdir() if p.name.startswith(".")]
+    target = done + 2
+    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model",
+                     model, "--epochs", target, *TINY).stdout
+    assert f"resuming {model} after epoch {done}" in out
+    rows = list(csv.DictReader(open(model / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, target + 1))
+    assert json.loads(state.read_text())["epochs_done"] == target
+    # A kill during a checkpoint write may leave a temporary file, never a damaged checkpoint.
+    assert all(name.endswith(".tmp.keras") or name.endswith(".tmp") or ".json." in name for name in leftovers)
+
+
+def test_resume_refuses_changed_settings(pipeline, tmp_path):
+    model = tmp_path / "run"
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model", model,
+               "--epochs", "1", *TINY)
+    proc = run_script("rnn-super-resolution.py", "--train", "--dataset", pipeline["dataset"], "--model", model,
+                      "--epochs", "2", "--units", "8", check=False)
+    assert proc.returncode == 2 and "units=4, not 8" in proc.stderr
+    # Asking for no more epochs than done is a no-op, not a retrain.
+    out = run_script("rnn-super-resolution.py", "--train", "--dataset", pipeline["dataset"], "--model", model,
+                     "--epochs", "1").stdout
+    assert "nothing to do" in out
