@@ -39,7 +39,7 @@ def main(argv):
     r.add_argument("--chunk-seconds", type=float, default=10.0, help="audio processed per step (bounds memory)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_args(argv)
-    quiet_backend()
+    quiet_backend(args.debug)
 
     if args.train:
         if args.inputs:

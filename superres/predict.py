@@ -206,10 +206,10 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.
         dst = out_dir / rel
         try:
             seconds = audio_info(src).duration
-            with tqdm(total=round(seconds, 1), unit="s", desc=str(rel), disable=not show_progress,
+            with tqdm(total=seconds, unit="s", desc=str(rel), disable=not show_progress,
                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}]") as bar:
                 entry = predict_file(model, config, src, dst, batch_size, chunk_seconds, subtype,
-                                     progress=lambda s: bar.update(min(s, bar.total - bar.n)))
+                                     progress=bar.update)
             entry["output"] = rel.as_posix()
             files[entry["output"]] = entry
             log(f"wrote {dst}")
