@@ -13,7 +13,7 @@ DEMO_RUN  ?= models/demo
 # A CPU-sized network and optimizer settings that learn within a few minutes (see README).
 DEMO_TRAIN ?= --units 32 --dense 64 --epochs 3 --lr 1e-3 --decay 0 --batch-size 64
 
-.PHONY: demo test venv clean-demo lint
+.PHONY: demo test venv clean-demo readme-results
 
 venv: $(STAMP)
 
@@ -29,11 +29,17 @@ demo: $(STAMP)
 	$(BIN)/python 20-make-dataset.py --input $(DEMO_OUT)/22k --output $(DEMO_OUT)/dataset; \
 	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(DEMO_OUT)/dataset --model $(DEMO_RUN) $(DEMO_TRAIN); \
 	$(BIN)/python rnn-super-resolution.py --predict --model $(DEMO_RUN) --output $(DEMO_OUT)/predicted; \
-	$(BIN)/python eval.py --predicted $(DEMO_OUT)/predicted; \
+	$(BIN)/python eval.py --predicted $(DEMO_OUT)/predicted --json $(DEMO_OUT)/eval.json \
+	    --markdown $(DEMO_OUT)/results.md --plots $(DEMO_OUT)/plots --report $(DEMO_OUT)/report.html; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Regenerate the README's results section from the demo run's evaluation.
+readme-results: $(STAMP)
+	$(BIN)/python eval.py --predicted $(DEMO_OUT)/predicted --mean-only --markdown $(DEMO_OUT)/results-mean.md
+	$(BIN)/python tools/readme_results.py README.md $(DEMO_OUT)/results-mean.md "make demo && make readme-results"
 
 clean-demo:
 	rm -rf $(DEMO_OUT) $(DEMO_RUN)

@@ -1,102 +1,247 @@
-"""The evaluation table: error of each method against the original on each song's test part."""
+"""The evaluation: every method against the original, on every song, with every metric.
 
+Methods are the baselines, computed here from the same 22.05 kHz input in the same run --
+
+- ``naive``: each sample repeated (the blog's network input),
+- ``linear``: linear interpolation,
+- ``sinc``: band-limited interpolation (soxr VHQ), the one to beat,
+
+plus each trained model, run in-process (``models``) or read from a prediction folder (``predicted``).
+The reference is the 44.1 kHz original; by default only each song's test part (the last 20%, which the
+network never trained on) is scored.
+"""
+
+import math
 from pathlib import Path
 
+import numpy as np
 
-from .audio import HIGH_RATE, fit_length, naive_upsample, read_audio
+from .audio import HIGH_RATE, LOW_RATE, fit_length, linear_upsample, naive_upsample, read_audio, resample
+from .audio import list_audio_files, sinc_upsample
 from .dataset import split_point
 from .errors import UserError
 from .manifest import read_manifest
-from .metrics import mae
-from .scan import load_scan, reference_path
+from .metrics import METRICS
 from .runs import load_config
+from .scan import load_scan, reference_path
+
+BASELINES = ("naive", "linear", "sinc")
 
 
-def load_predictions(predicted_dir):
-    """Read a prediction folder's manifest and its model's config.
-
-    Returns
-    -------
-    name : str
-        The model folder's name, used as the table column.
-    manifest, config : dict
-    """
-    predicted_dir = Path(predicted_dir)
-    m = read_manifest(predicted_dir, "predict", "prediction manifest")
-    config = load_config(m["model_dir"])
-    return Path(m["model_dir"]).name, m, config
+def baseline(name, low, n):
+    """Upsample int16 22.05 kHz audio (frames, channels) to ``n`` 44.1 kHz frames with a baseline method."""
+    fn = {"naive": naive_upsample, "linear": linear_upsample, "sinc": sinc_upsample}[name]
+    return fit_length(fn(low), n)
 
 
-def evaluate(predicted_dirs, scan_dir=None, train_fraction=None, log=print):
-    """MAE (16-bit units) of the original, the naive upsample and each model, on each song's test part.
+def score(reference, estimate, rate=HIGH_RATE):
+    """Every metric of :data:`superres.metrics.METRICS` for one estimate: ``{name: value}``."""
+    return {name: fn(reference, estimate, rate) for name, (fn, _, _) in METRICS.items()}
 
-    Parameters
+
+class Song:
+    """One song to score: its 44.1 kHz reference, its 22.05 kHz input and the part to score.
+
+    Attributes
     ----------
-    predicted_dirs : list of path-like
-        Folders written by ``--predict``; each names the model that made it.
-    scan_dir : path-like, optional
-        Stage-10 folder with the songs; default: the one the first model was trained from.
-    train_fraction : float, optional
-        The test part is the song from ``floor(frames * train_fraction)`` on; default: the model's.
-
-    Returns
-    -------
-    dict
-        ``{"methods": [...], "songs": [{"song", "frames", "mae": {method: value}}], "overall": {method: value}}``;
-        ``overall`` weighs every test sample equally.
+    name : str
+    reference : ndarray of int16, shape (n, channels)
+    low : ndarray of int16, shape (ceil(n / 2), channels)
+    start, stop : int
+        The scored part, in 44.1 kHz frames.
+    low_path : Path or None
+        The 22.05 kHz file, for finding a prediction folder's output.
     """
-    preds = [load_predictions(d) for d in predicted_dirs]
-    if not preds:
-        raise UserError("no prediction folders given")
-    config0 = preds[0][2]
-    scan_dir = Path(scan_dir or config0["scan_dir"])
-    train_fraction = train_fraction if train_fraction is not None else config0["train_fraction"]
-    scan = load_scan(scan_dir)
-    names = [p[0] for p in preds]
-    if len(set(names)) != len(names):
-        names = [f"{n}@{Path(d).name}" for n, d in zip(names, predicted_dirs)]
-    methods = ["original", "naive"] + names
 
-    songs, sums, total = [], {m: 0.0 for m in methods}, 0
+    def __init__(self, name, reference, low, start, stop, low_rel=None):
+        self.name, self.reference, self.low = name, reference, low
+        self.start, self.stop, self.low_rel = start, stop, low_rel
+
+
+def songs_from_scan(scan_dir, train_fraction=0.8, whole=False):
+    """The songs of a stage-10 folder; the scored part is the test part unless ``whole``."""
+    scan_dir = Path(scan_dir)
+    scan = load_scan(scan_dir)
+    out = []
     for e in scan["files"]:
         ref, _ = read_audio(reference_path(scan, e, scan_dir), "int16")
         low, _ = read_audio(scan_dir / e["output"], "int16")
         n = e["frames_high"]
-        s = split_point(n, train_fraction)
-        estimates = {"original": ref, "naive": fit_length(naive_upsample(low), n)}
-        for name, (_, m, _), d in zip(names, preds, predicted_dirs):
-            out = {f["output"]: f for f in m["files"]}.get(e["output"])
-            if out is None:
-                raise UserError(f"{d}: has no prediction for {e['output']}; run --predict on it first")
-            est, rate = read_audio(Path(d) / out["output"], "int16")
-            if rate != HIGH_RATE or est.shape[1] != ref.shape[1]:
-                raise UserError(f"{Path(d) / out['output']}: {rate} Hz, {est.shape[1]} channels; expected "
-                                f"{HIGH_RATE} Hz, {ref.shape[1]} channels")
-            estimates[name] = fit_length(est, n)
-        row = {"song": e["source"], "frames": int((n - s) * ref.shape[1]), "mae": {}}
-        for mth, est in estimates.items():
-            row["mae"][mth] = mae(ref[s:], est[s:])
-            sums[mth] += row["mae"][mth] * row["frames"]
-        total += row["frames"]
-        songs.append(row)
-    overall = {m: sums[m] / total for m in methods} if total else {m: float("nan") for m in methods}
-    return {"methods": methods, "scan_dir": str(scan_dir), "train_fraction": train_fraction,
-            "songs": songs, "overall": overall}
+        ref = fit_length(ref, n)
+        out.append(Song(e["source"], ref, low, 0 if whole else split_point(n, train_fraction), n, e["output"]))
+    return out
 
 
-def format_table(result):
-    """The evaluation as a fixed-width text table, one row per song and the overall mean."""
-    methods = result["methods"]
-    width = max([len("overall")] + [len(s["song"]) for s in result["songs"]])
-    head = f"{'song':<{width}}  {'test s':>7}  " + "  ".join(f"{m:>10}" for m in methods)
-    lines = ["MAE against the original, 16-bit units, test part (last "
-             f"{round((1 - result['train_fraction']) * 100)}%) of each song", head, "-" * len(head)]
-    for s in result["songs"]:
-        secs = s["frames"] / HIGH_RATE
-        lines.append(f"{s['song']:<{width}}  {secs:7.2f}  " + "  ".join(f"{s['mae'][m]:10.2f}" for m in methods))
-    lines.append("-" * len(head))
-    total = sum(s["frames"] for s in result["songs"]) / HIGH_RATE
-    lines.append(f"{'overall':<{width}}  {total:7.2f}  " + "  ".join(f"{result['overall'][m]:10.2f}"
-                                                                        for m in methods))
-    lines.append("(test s counts every channel; overall weighs every test sample equally)")
-    return "\n".join(lines)
+def songs_from_pairs(reference_dir):
+    """Songs from any folder of 44.1 kHz references, scored whole; the input is their soxr downsample."""
+    out = []
+    for rel in list_audio_files(reference_dir):
+        ref, rate = read_audio(Path(reference_dir) / rel, "int16")
+        if rate != HIGH_RATE:
+            raise UserError(f"{Path(reference_dir) / rel}: {rate} Hz; references must be {HIGH_RATE} Hz")
+        out.append(Song(rel.as_posix(), ref, resample(ref, HIGH_RATE, LOW_RATE), 0, ref.shape[0],
+                        rel.with_suffix(".wav").as_posix()))
+    if not out:
+        raise UserError(f"{reference_dir}: no .wav or .flac references found")
+    return out
+
+
+def model_estimate(model, config, song):
+    """Run a model on the part of a song to score, starting at a window boundary.
+
+    Windows do not overlap and each is computed on its own, so starting at the window that holds
+    ``song.start`` gives exactly the samples a whole-file prediction would.
+
+    Returns
+    -------
+    ndarray of int16, shape (n, channels)
+        Zero outside the predicted span; the scored part is filled.
+    """
+    from .predict import predict_array
+
+    window = config["window"]
+    a = (song.start // window) * window
+    y = predict_array(model, song.low[a // 2:], window)
+    est = np.zeros_like(song.reference)
+    m = min(y.shape[0], est.shape[0] - a)
+    est[a:a + m] = y[:m]
+    return est
+
+
+def folder_estimate(folder, manifest, song):
+    """A prediction folder's output for a song, fitted to the reference's length."""
+    entry = {f["output"]: f for f in manifest["files"]}.get(song.low_rel)
+    path = Path(folder) / (entry["output"] if entry else str(song.low_rel))
+    if not path.is_file():
+        raise UserError(f"{folder}: has no prediction for {song.low_rel}; run --predict on it first")
+    est, rate = read_audio(path, "int16")
+    if rate != HIGH_RATE or est.shape[1] != song.reference.shape[1]:
+        raise UserError(f"{path}: {rate} Hz, {est.shape[1]} channels; expected {HIGH_RATE} Hz, "
+                        f"{song.reference.shape[1]} channels")
+    return fit_length(est, song.reference.shape[0])
+
+
+def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=False, pairs=None,
+             keep_audio=False, log=print):
+    """Score the baselines and every model on every song.
+
+    Parameters
+    ----------
+    predicted : list of path-like
+        Folders written by ``--predict``; each becomes a method named after its model folder.
+    models : list of path-like
+        Model folders, run here on each song.
+    scan_dir : path-like, optional
+        Stage-10 folder; default: the one the first model was trained from.
+    train_fraction : float, optional
+        Where each song's test part starts; default: the first model's dataset setting (else 0.8).
+    whole : bool
+        Score whole songs instead of their test parts.
+    pairs : (path-like, path-like), optional
+        A folder of 44.1 kHz references and a folder of estimates with the same relative names (as
+        ``.wav``), instead of the scan folder and prediction folders; scored whole.
+    keep_audio : bool
+        Keep every method's scored audio in the result (for the report).
+
+    Returns
+    -------
+    dict
+        ``methods`` (names in table order), ``metrics`` (name -> unit, better), ``part``, ``songs`` (each
+        ``name``, ``seconds``, ``scores`` {method: {metric: value}}), ``mean`` {method: {metric: value}}
+        over songs; with ``keep_audio`` also ``audio`` per song {"input", method...: int16 arrays}.
+    """
+    from .predict import load_model
+
+    sources = []  # (method name, callable(song) -> estimate)
+    configs = []
+    for folder in predicted:
+        m = read_manifest(folder, "predict", "prediction manifest")
+        cfg = load_config(m["model_dir"])
+        configs.append(cfg)
+        sources.append((Path(m["model_dir"]).name, lambda s, f=folder, m=m: folder_estimate(f, m, s)))
+    for mdir in models:
+        model, cfg = load_model(mdir)
+        configs.append(cfg)
+        sources.append((Path(mdir).name, lambda s, model=model, cfg=cfg: model_estimate(model, cfg, s)))
+    if pairs:
+        ref_dir, est_dir = pairs
+        songs = songs_from_pairs(ref_dir)
+        sources.append((Path(est_dir).name, lambda s: folder_estimate(est_dir, {"files": []}, s)))
+        part = "whole files"
+    else:
+        if scan_dir is None:
+            if not configs:
+                raise UserError("nothing to evaluate: give --models, --predicted or --pairs")
+            scan_dir = configs[0]["scan_dir"]
+        if train_fraction is None:
+            train_fraction = configs[0]["train_fraction"] if configs else 0.8
+        songs = songs_from_scan(scan_dir, train_fraction, whole)
+        part = "whole songs" if whole else f"test part: last {1 - train_fraction:.0%} of each song"
+    names = [n for n, _ in sources]
+    if len(set(names)) != len(names):
+        names = [f"{n}#{i + 1}" for i, n in enumerate(names)]
+    methods = list(BASELINES) + names
+
+    result = {"methods": methods, "metrics": {k: {"unit": u, "better": b} for k, (_, u, b) in METRICS.items()},
+              "part": part, "rate": HIGH_RATE, "songs": []}
+    if keep_audio:
+        result["audio"] = {}
+    for song in songs:
+        n = song.reference.shape[0]
+        ref = song.reference[song.start:song.stop]
+        estimates = {b: baseline(b, song.low, n) for b in BASELINES}
+        for name, (_, fn) in zip(names, sources):
+            estimates[name] = fn(song)
+        scores = {m: score(ref, est[song.start:song.stop]) for m, est in estimates.items()}
+        result["songs"].append({"name": song.name, "seconds": (song.stop - song.start) / HIGH_RATE,
+                                "channels": int(ref.shape[1]), "scores": scores})
+        if keep_audio:
+            a0 = song.start // 2
+            result["audio"][song.name] = {"original": ref, "input": song.low[a0:a0 + (song.stop - song.start) // 2],
+                                          **{m: est[song.start:song.stop] for m, est in estimates.items()}}
+        log(f"scored {song.name}")
+    result["mean"] = {m: {k: _mean([s["scores"][m][k] for s in result["songs"]]) for k in METRICS}
+                      for m in methods}
+    return result
+
+
+def _mean(values):
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def _fmt(v):
+    return "n/a" if not math.isfinite(v) else f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def format_table(rows, methods, metrics, markdown=False):
+    """One table: a row per method, a column per metric."""
+    head = ["method"] + [f"{k} ({METRICS_UNITS[k]})" if markdown and METRICS_UNITS.get(k) else k for k in metrics]
+    body = [[m] + [_fmt(rows[m][k]) for k in metrics] for m in methods]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in body])
+
+
+METRICS_UNITS = {"MAE": "16-bit", "SNR": "dB", "LSD": "", "LSD-HF": "", "HF energy": "dB"}
+
+
+def format_result(result, markdown=False, per_song=True):
+    """The whole evaluation as text (or markdown): a table per song, then the mean over songs."""
+    metrics = list(result["metrics"])
+    out = []
+    if per_song:
+        for s in result["songs"]:
+            title = f"{s['name']} ({s['seconds']:.2f} s, {s['channels']} ch, {result['part']})"
+            out += [f"**{title}**" if markdown else title, "",
+                    format_table(s["scores"], result["methods"], metrics, markdown), ""]
+    title = f"Mean over {len(result['songs'])} songs ({result['part']})"
+    out += [f"**{title}**" if markdown else title, "",
+            format_table(result["mean"], result["methods"], metrics, markdown)]
+    legend = ("MAE in 16-bit units (lower is better); SNR in dB (higher is better); LSD and LSD-HF: "
+              "log-spectral distance over the whole band and over 11.025-22.05 kHz (lower is better); "
+              "HF energy: energy above 11.025 kHz relative to the original, dB (0 is right).")
+    return "\n".join(out + ["", legend])

@@ -1,20 +1,19 @@
-"""Error measures between a reference signal and an estimate.
+"""Error measures between a reference signal and an estimate, defined once here.
 
-All functions take arrays of the same shape, (frames,) or (frames, channels), in int16 units (float or int
-arrays are both fine; nothing is rescaled).
+Inputs are arrays of the same shape, (frames,) or (frames, channels). ``mae`` and ``snr`` take int16 units
+(int or float arrays; nothing is rescaled). The spectral measures take the sample rate and int16-unit
+signals too, and rescale them to float in [-1, 1) (divide by 32768) first, because the 1e-8 power clamp of
+the LSD definition assumes that scale.
 """
 
 import numpy as np
 
-
-def mae(reference, estimate):
-    """Mean absolute error in 16-bit units: ``mean(|reference - estimate|)`` over all samples and channels.
-
-    This is the figure the original blog reported; 0 is perfect, and for a full-scale signal one unit is
-    1/32768 of full scale.
-    """
-    r, e = _pair(reference, estimate)
-    return float(np.mean(np.abs(r - e))) if r.size else float("nan")
+#: STFT of the log-spectral distance, as in NU-Wave 2 and AP-BWE.
+LSD_N_FFT = 2048
+LSD_HOP = 512
+LSD_CLAMP = 1e-8
+#: Lower edge of the band the network reconstructs, Hz (the 22.05 kHz input's Nyquist frequency).
+HF_EDGE = 11025.0
 
 
 def _pair(reference, estimate):
@@ -23,3 +22,120 @@ def _pair(reference, estimate):
     if r.shape != e.shape:
         raise ValueError(f"reference and estimate shapes differ: {r.shape} vs {e.shape}")
     return r, e
+
+
+def _channels(x):
+    return x[:, None] if x.ndim == 1 else x
+
+
+def mae(reference, estimate):
+    """Mean absolute error in 16-bit units: ``mean(|reference - estimate|)`` over all samples and channels.
+
+    The figure the original blog reported; 0 is perfect; one unit is 1/32768 of full scale.
+    """
+    r, e = _pair(reference, estimate)
+    return float(np.mean(np.abs(r - e))) if r.size else float("nan")
+
+
+def snr(reference, estimate):
+    """Signal-to-noise ratio in dB: ``10 log10(sum(reference^2) / sum((reference - estimate)^2))``.
+
+    Sums run over all samples and channels. ``inf`` for a perfect estimate; ``nan`` for an all-zero
+    reference (the ratio is undefined).
+    """
+    r, e = _pair(reference, estimate)
+    signal, noise = np.sum(r ** 2), np.sum((r - e) ** 2)
+    if signal == 0:
+        return float("nan")
+    if noise == 0:
+        return float("inf")
+    return float(10 * np.log10(signal / noise))
+
+
+def power_spectrogram(x, n_fft=LSD_N_FFT, hop=LSD_HOP):
+    """|STFT|^2 of a 1-D signal, as ``torch.stft(x, n_fft, hop, window=hann(n_fft), center=True)`` computes it.
+
+    Unnormalised (no division by the window's energy), periodic Hann window, frames centred by reflect
+    padding of ``n_fft // 2`` on both sides (zero padding for signals too short to reflect).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (n_fft // 2 + 1, 1 + n // hop)
+        Power per frequency bin (rows, bin k at ``k * rate / n_fft`` Hz) and frame (columns).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    pad = n_fft // 2
+    x = np.pad(x, pad, mode="reflect" if x.shape[0] > pad else "constant")
+    frames = 1 + (x.shape[0] - n_fft) // hop
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann, torch.hann_window
+    idx = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
+    return (np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2).T
+
+
+def _log_power(x, n_fft, hop):
+    return np.log10(np.maximum(power_spectrogram(x / 32768.0, n_fft, hop), LSD_CLAMP))
+
+
+def lsd(reference, estimate, rate=44100, band=(0.0, None), n_fft=LSD_N_FFT, hop=LSD_HOP):
+    """Log-spectral distance as NU-Wave 2 / AP-BWE define it.
+
+    For each channel: ``P = log10(max(|STFT|^2, 1e-8))`` of reference and estimate (STFT of
+    :func:`power_spectrogram` on the signal scaled to [-1, 1)), then for every frame the root mean square
+    over the frequency bins in ``band`` of ``P_ref - P_est``, then the mean over frames. Channels are
+    averaged. Unitless (log10 of power); 0 is perfect.
+
+    Parameters
+    ----------
+    reference, estimate : ndarray, shape (frames,) or (frames, channels), int16 units
+    rate : int
+        Sample rate, Hz.
+    band : (float, float or None)
+        Frequency range in Hz, bins with ``low <= f <= high``; ``(11025, None)`` gives LSD-HF.
+    """
+    r, e = _pair(reference, estimate)
+    r, e = _channels(r), _channels(e)
+    freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
+    lo, hi = band[0], band[1] if band[1] is not None else rate / 2
+    sel = (freqs >= lo) & (freqs <= hi)
+    out = []
+    for c in range(r.shape[1]):
+        d = _log_power(r[:, c], n_fft, hop)[sel] - _log_power(e[:, c], n_fft, hop)[sel]
+        out.append(np.mean(np.sqrt(np.mean(d ** 2, axis=0))))
+    return float(np.mean(out))
+
+
+def lsd_hf(reference, estimate, rate=44100):
+    """LSD over the reconstructed band alone, 11.025 kHz to Nyquist (see :func:`lsd`)."""
+    return lsd(reference, estimate, rate, band=(HF_EDGE, None))
+
+
+def hf_energy_ratio(reference, estimate, rate=44100, n_fft=LSD_N_FFT, hop=LSD_HOP):
+    """Energy of the estimate in the 11.025 kHz-Nyquist band relative to the reference's, in dB.
+
+    ``10 log10(sum P_est / sum P_ref)`` over the band's bins, all frames and channels. 0 dB: as much
+    high-band energy as the original; very negative: the band is left empty (as by sinc interpolation);
+    positive: too much. ``nan`` when the reference has no energy there.
+    """
+    r, e = _pair(reference, estimate)
+    r, e = _channels(r), _channels(e)
+    freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
+    sel = freqs >= HF_EDGE
+    pr = sum(power_spectrogram(r[:, c], n_fft, hop)[sel].sum() for c in range(r.shape[1]))
+    pe = sum(power_spectrogram(e[:, c], n_fft, hop)[sel].sum() for c in range(e.shape[1]))
+    if pr == 0:
+        return float("nan")
+    return float(10 * np.log10(max(pe, 1e-30) / pr))
+
+
+#: Every metric of the evaluation table: name -> (function(reference, estimate, rate), unit, better).
+METRICS = {
+    "MAE": (lambda r, e, rate: mae(r, e), "16-bit units", "lower"),
+    "SNR": (lambda r, e, rate: snr(r, e), "dB", "higher"),
+    "LSD": (lambda r, e, rate: lsd(r, e, rate), "log10 power", "lower"),
+    "LSD-HF": (lambda r, e, rate: lsd_hf(r, e, rate), "log10 power", "lower"),
+    "HF energy": (lambda r, e, rate: hf_energy_ratio(r, e, rate), "dB vs original", "closer to 0"),
+}

@@ -57,7 +57,7 @@ def test_write_audio_is_atomic_and_exact(tmp_path):
     assert rate == 22050
     np.testing.assert_array_equal(y, x)
     assert os.listdir(tmp_path) == ["out.wav"]
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         write_audio(tmp_path / "bad.wav", x, 22050, subtype="NOT_A_SUBTYPE")
     assert os.listdir(tmp_path) == ["out.wav"], "a failed write must leave no file behind"
 

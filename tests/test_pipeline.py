@@ -4,9 +4,10 @@ import csv
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
-from conftest import TINY, run_script, write_synth
+from conftest import run_script, write_synth
 from superres.audio import read_audio
 
 
@@ -64,28 +65,68 @@ def test_predict_output_length_channels_rate(pipeline):
     assert m["stage"] == "predict" and len(m["files"]) == 3
 
 
-def test_eval_prints_the_blog_table(pipeline):
-    out = run_script("eval.py", "--predicted", pipeline["predicted"]).stdout
-    lines = out.splitlines()
-    assert "MAE" in lines[0] and "16-bit" in lines[0]
-    header = lines[1].split()
-    assert header[-3:] == ["original", "naive", "tiny"]
-    rows = {ln.split()[0]: ln.split() for ln in lines[3:] if ln and not ln.startswith(("-", "("))}
-    assert set(rows) == {"a_stereo.flac", "c_48k.wav", "sub/b_mono.wav", "overall"}
-    for r in rows.values():
-        assert float(r[-3]) == 0.0  # the original against itself
-        assert float(r[-2]) > 0 and float(r[-1]) > 0
+def _eval_json(tmp_path, *args):
+    path = tmp_path / "eval.json"
+    out = run_script("eval.py", *args, "--json", path).stdout
+    return out, json.loads(path.read_text())
 
 
-def test_eval_naive_mae_matches_hand_computation(pipeline):
-    out = run_script("eval.py", "--predicted", pipeline["predicted"]).stdout
-    row = next(ln.split() for ln in out.splitlines() if ln.startswith("a_stereo.flac"))
+def test_eval_table_has_baselines_and_the_model(pipeline, tmp_path):
+    out, res = _eval_json(tmp_path, "--predicted", pipeline["predicted"])
+    assert res["methods"] == ["naive", "linear", "sinc", "tiny"]
+    assert list(res["metrics"]) == ["MAE", "SNR", "LSD", "LSD-HF", "HF energy"]
+    assert [s["name"] for s in res["songs"]] == ["a_stereo.flac", "c_48k.wav", "sub/b_mono.wav"]
+    # The printed table: a row per method, a column per metric, per song and the mean.
+    assert "Mean over 3 songs" in out
+    mean_block = out[out.index("Mean over 3 songs"):].splitlines()
+    header = mean_block[2].split()
+    assert header[:3] == ["method", "MAE", "SNR"]
+    rows = {ln.split()[0]: ln.split() for ln in mean_block[4:8]}
+    assert set(rows) == {"naive", "linear", "sinc", "tiny"}
+    assert float(rows["sinc"][1]) == pytest.approx(res["mean"]["sinc"]["MAE"], abs=0.5)  # as printed
+    for song in res["songs"]:
+        s = song["scores"]
+        # On band-limited-at-the-source content sinc must beat repetition and linear on MAE and SNR ...
+        assert s["sinc"]["MAE"] < s["linear"]["MAE"] < s["naive"]["MAE"]
+        assert s["sinc"]["SNR"] > s["naive"]["SNR"]
+        # ... while leaving the top band empty, which LSD-HF and the energy ratio expose.
+        assert s["sinc"]["HF energy"] < -30
+        assert s["sinc"]["LSD-HF"] > s["naive"]["LSD-HF"]
+
+
+def test_eval_naive_mae_matches_hand_computation(pipeline, tmp_path):
+    _, res = _eval_json(tmp_path, "--predicted", pipeline["predicted"])
+    song = res["songs"][0]
     ref, _ = read_audio(pipeline["original"] / "a_stereo.flac", "int16")
     low, _ = read_audio(pipeline["scan"] / "a_stereo.wav", "int16")
     s = int(ref.shape[0] * 0.8)
     naive = np.repeat(low, 2, axis=0)[:ref.shape[0]]
-    expected = np.abs(ref[s:].astype(float) - naive[s:]).mean()
-    assert abs(float(row[-2]) - expected) < 0.01
+    assert song["scores"]["naive"]["MAE"] == pytest.approx(np.abs(ref[s:].astype(float) - naive[s:]).mean())
+    assert song["seconds"] == pytest.approx((ref.shape[0] - s) / 44100)
+
+
+def test_eval_models_in_process_equals_prediction_folder(pipeline, tmp_path):
+    _, res = _eval_json(tmp_path, "--predicted", pipeline["predicted"], "--models", pipeline["model"])
+    assert res["methods"] == ["naive", "linear", "sinc", "tiny#1", "tiny#2"]
+    for song in res["songs"]:
+        assert song["scores"]["tiny#1"] == song["scores"]["tiny#2"]
+
+
+def test_eval_whole_songs_and_pairs(pipeline, tmp_path):
+    _, whole = _eval_json(tmp_path, "--predicted", pipeline["predicted"], "--whole")
+    _, part = _eval_json(tmp_path, "--predicted", pipeline["predicted"])
+    assert whole["part"] == "whole songs"
+    assert whole["songs"][0]["seconds"] == pytest.approx(3.0)
+    assert whole["songs"][0]["seconds"] > 4 * part["songs"][0]["seconds"]
+    # Any folder of references and estimates: the sinc baseline as the estimate scores like the table's sinc.
+    ref_dir, est_dir = tmp_path / "refs", tmp_path / "ests"
+    ref, _ = read_audio(pipeline["original"] / "a_stereo.flac", "int16")
+    from superres.audio import resample, sinc_upsample, write_audio
+    write_audio(ref_dir / "song.wav", ref, 44100)
+    write_audio(est_dir / "song.wav", sinc_upsample(resample(ref, 44100, 22050))[:ref.shape[0]], 44100)
+    _, pairs = _eval_json(tmp_path, "--pairs", ref_dir, est_dir)
+    assert pairs["methods"] == ["naive", "linear", "sinc", "ests"]
+    assert pairs["songs"][0]["scores"]["ests"] == pytest.approx(pairs["songs"][0]["scores"]["sinc"])
 
 
 def test_predict_explicit_files_any_rate_and_subtype(pipeline, tmp_path):

@@ -1,0 +1,198 @@
+"""Pictures and the listening report: spectrograms, training history, and a self-contained HTML page."""
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .audio import HIGH_RATE, LOW_RATE
+from .metrics import HF_EDGE, power_spectrogram
+from .runs import read_history
+
+
+def _figure(width, height):
+    # Figure + Agg canvas, not pyplot: no global state, no display needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png_bytes(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def spectrogram_png(panels, title=""):
+    """Stacked spectrograms on one frequency scale (0-22.05 kHz), the 11.025 kHz line marked.
+
+    Parameters
+    ----------
+    panels : list of (label, ndarray of int16 shape (frames, channels), rate in Hz)
+        Channels are mixed down for display. A 22.05 kHz panel shows an empty upper half, as it should.
+
+    Returns
+    -------
+    bytes
+        PNG image.
+    """
+    fig = _figure(10, 1.9 * len(panels) + 0.6)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    top = HIGH_RATE / 2000
+    specs = []
+    for label, x, rate in panels:
+        mono = np.asarray(x, dtype=np.float64).mean(axis=1) / 32768.0
+        # The same window duration at every rate, so that panels line up in time; power per sample so
+        # that levels compare across rates.
+        n_fft = 2048 * rate // HIGH_RATE
+        db = 10 * np.log10(np.maximum(power_spectrogram(mono, n_fft, n_fft // 4) / n_fft, 1e-12))
+        specs.append((label, db, mono.shape[0] / rate, rate))
+    vmax = specs[0][1].max()  # one colour scale for all panels: the first (the original)'s
+    for ax, (label, db, dur, rate) in zip(axes, specs):
+        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", extent=[0, dur, 0, rate / 2000],
+                  vmin=vmax - 90, vmax=vmax)
+        ax.set_ylim(0, top)
+        ax.axhline(HF_EDGE / 1000, color="cyan", lw=0.8, ls="--")
+        ax.set_ylabel("kHz")
+        ax.set_title(label, loc="left", fontsize=9)
+    axes[-1].set_xlabel("seconds")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _png_bytes(fig)
+
+
+def history_png(model_dir):
+    """Training and validation loss per epoch (MAE in 16-bit units) of a model folder, as PNG bytes."""
+    rows = read_history(model_dir)
+    fig = _figure(6, 3.2)
+    ax = fig.subplots()
+    if rows:
+        ep = [r["epoch"] for r in rows]
+        ax.plot(ep, [r["loss"] * 32768 for r in rows], marker="o", label="loss (train)")
+        ax.plot(ep, [r["val_loss"] * 32768 for r in rows], marker="o", label="val loss (test split)")
+        ax.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MAE, 16-bit units")
+    ax.set_title(f"training history: {Path(model_dir).name}", fontsize=10)
+    ax.grid(alpha=0.3)
+    return _png_bytes(fig)
+
+
+def write_pngs(result, out_dir, model_dirs=()):
+    """Write ``<song>.png`` spectrograms and ``history-<model>.png`` plots; return the paths written."""
+    from .audio import atomic_output
+
+    out_dir = Path(out_dir)
+    written = []
+    for name, png in _all_pngs(result, model_dirs):
+        path = out_dir / name
+        with atomic_output(path) as tmp:
+            Path(tmp).write_bytes(png)
+        written.append(path)
+    return written
+
+
+def _song_panels(result, song):
+    audio = result["audio"][song]
+    panels = [("original", audio["original"], HIGH_RATE), ("input (22.05 kHz)", audio["input"], LOW_RATE)]
+    panels += [(m, audio[m], HIGH_RATE) for m in result["methods"] if m not in ("naive", "linear")]
+    return panels
+
+
+def _safe(name):
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _all_pngs(result, model_dirs):
+    for s in result["songs"]:
+        yield f"{_safe(s['name'])}.png", spectrogram_png(_song_panels(result, s["name"]), s["name"])
+    for d in model_dirs:
+        yield f"history-{_safe(Path(d).name)}.png", history_png(d)
+
+
+def _data_uri(mime, data):
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _flac(x, rate):
+    buf = io.BytesIO()
+    sf.write(buf, x, rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _html_table(rows, methods, metrics):
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in metrics)
+    best = {}
+    for k, info in metrics.items():
+        vals = {m: rows[m][k] for m in methods if np.isfinite(rows[m][k])}
+        if vals and info["better"] in ("lower", "higher"):
+            pick = min if info["better"] == "lower" else max
+            best[k] = pick(vals, key=vals.get)
+    body = ""
+    for m in methods:
+        cells = "".join(
+            f"<td{' class=best' if best.get(k) == m else ''}>{rows[m][k]:.2f}</td>" for k in metrics)
+        body += f"<tr><th>{html.escape(m)}</th>{cells}</tr>"
+    return f"<table><tr><th>method</th>{head}</tr>{body}</table>"
+
+
+def write_report(result, path, model_dirs=(), clip_seconds=30.0):
+    """Write a self-contained HTML listening report (images and audio embedded as data URIs).
+
+    Parameters
+    ----------
+    result : dict
+        From :func:`superres.evaluate.evaluate` with ``keep_audio=True``.
+    path : path-like
+        The ``.html`` file to write.
+    model_dirs : list of path-like
+        Model folders whose training history to plot.
+    clip_seconds : float
+        Longest audio excerpt embedded per player (the start of the scored part), to bound the page size.
+    """
+    from .audio import atomic_output
+
+    metrics = result["metrics"]
+    players = ["original", "input"] + [m for m in result["methods"] if m not in ("naive", "linear")]
+    parts = [f"<h1>Super-resolution listening report</h1><p>Scored part: {html.escape(result['part'])}. "
+             "Each song: the metrics of every method, its spectrograms on one frequency scale (dashed line: "
+             "11.025 kHz, the top of the 22.05 kHz input), and players for the original, the 22.05 kHz "
+             "input, the sinc baseline and each model.</p>",
+             f"<h2>Mean over {len(result['songs'])} songs</h2>",
+             _html_table(result["mean"], result["methods"], metrics)]
+    for d in model_dirs:
+        parts.append(f"<h2>Training history: {html.escape(Path(d).name)}</h2>"
+                     f"<img alt='history {html.escape(Path(d).name)}' src='{_data_uri('image/png', history_png(d))}'>")
+    for s in result["songs"]:
+        name = s["name"]
+        audio = result["audio"][name]
+        parts.append(f"<h2>{html.escape(name)}</h2><p>{s['seconds']:.2f} s, {s['channels']} channel(s)</p>")
+        parts.append(_html_table(s["scores"], result["methods"], metrics))
+        png = spectrogram_png(_song_panels(result, name), name)
+        parts.append(f"<img alt='spectrograms {html.escape(name)}' src='{_data_uri('image/png', png)}'>")
+        parts.append("<div class=players>")
+        for p in players:
+            rate = LOW_RATE if p == "input" else HIGH_RATE
+            clip = audio[p][:int(clip_seconds * rate)]
+            parts.append(f"<figure><figcaption>{html.escape(p)}</figcaption><audio controls preload=metadata "
+                         f"data-seconds='{clip.shape[0] / rate:.6f}' "
+                         f"src='{_data_uri('audio/flac', _flac(clip, rate))}'></audio></figure>")
+        parts.append("</div>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}th{background:#f4f4f4}td.best{font-weight:bold;background:#e6f4e6}"
+             "img{max-width:100%}.players{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Super-resolution report</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(page, encoding="utf-8")
+    return Path(path)

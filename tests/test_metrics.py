@@ -1,0 +1,104 @@
+"""Metric definitions, with cases that fail on a wrong definition (scale, order of means, window, band)."""
+
+import librosa
+import numpy as np
+import pytest
+
+from superres.metrics import hf_energy_ratio, lsd, lsd_hf, mae, power_spectrogram, snr
+
+RATE = 44100
+
+
+def noise(n=44100, amp=3000.0, seed=0, channels=None):
+    shape = (n,) if channels is None else (n, channels)
+    return amp * np.random.default_rng(seed).standard_normal(shape)
+
+
+def split_bands(x):
+    """Parts of x below 9 kHz and from 11.025 kHz up (FFT masking).
+
+    The gap below the edge keeps the Hann window's leakage from the low part into the top band's STFT bins
+    about 55 dB down, so the metrics' 11.025 kHz split sees each part alone. Use ``low + high`` as the
+    reference.
+    """
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(x.shape[0], 1 / RATE)
+    return np.fft.irfft(np.where(f < 9000, spec, 0), n=x.shape[0]), np.fft.irfft(np.where(f >= 11025, spec, 0),
+                                                                                  n=x.shape[0])
+
+
+def test_mae_in_16_bit_units():
+    assert mae(np.array([0, 10, -10]), np.array([1, 10, -7])) == pytest.approx(4 / 3)
+    assert mae(np.zeros((5, 2)), np.full((5, 2), 3)) == 3.0
+    with pytest.raises(ValueError):
+        mae(np.zeros(3), np.zeros(4))
+
+
+def test_snr_db():
+    x = noise()
+    assert snr(x, x) == float("inf")
+    assert snr(x, np.zeros_like(x)) == pytest.approx(0.0)
+    assert snr(x, 0.5 * x) == pytest.approx(20 * np.log10(2), abs=1e-9)  # error = x/2: 6.02 dB
+    e = noise(seed=1, amp=300.0)
+    assert snr(x, x + e) == pytest.approx(10 * np.log10(np.sum(x ** 2) / np.sum(e ** 2)))
+    assert np.isnan(snr(np.zeros(10), np.ones(10)))
+
+
+def test_power_spectrogram_matches_librosa_centered_hann_unnormalised():
+    x = noise(10000, amp=0.1)
+    ours = power_spectrogram(x)
+    ref = np.abs(librosa.stft(x, n_fft=2048, hop_length=512, window="hann", center=True, pad_mode="reflect")) ** 2
+    assert ours.shape == ref.shape == (1025, 1 + 10000 // 512)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-9)
+    # Unnormalised: a full-scale sine's peak power is (A * sum(window) / 2)^2 = (1024 / 2)^2.
+    t = np.arange(8192) / RATE
+    peak = power_spectrogram(np.sin(2 * np.pi * (100 * RATE / 2048) * t))[:, 8].max()
+    assert peak == pytest.approx((1024 / 2) ** 2, rel=1e-6)
+
+
+def test_lsd_of_a_constant_gain_is_its_log10_power():
+    x = noise()
+    assert lsd(x, x) == 0.0
+    # Amplitude x10 is power x100 in every bin: log10 difference 2 everywhere, so LSD = 2.
+    assert lsd(x, 10 * x) == pytest.approx(2.0, abs=1e-9)
+
+
+def test_lsd_is_rms_over_frequency_then_mean_over_frames():
+    x = noise(88200)
+    est = x.copy()
+    est[44100:] *= 10
+    # Half the frames differ by 2 everywhere, half by 0: mean over frames ~1. Pooling all bins and frames
+    # before the square root would give sqrt(2) = 1.41 instead.
+    assert lsd(x, est) == pytest.approx(1.0, abs=0.06)
+
+
+def test_lsd_uses_the_1e8_clamp_on_full_scale_power():
+    low, high = split_bands(noise())
+    x = low + high
+    # An empty high band is clamped at log10(1e-8) = -8 rather than -inf: the value stays finite.
+    v = lsd_hf(x, low)
+    assert np.isfinite(v) and v > 5
+
+
+def test_lsd_hf_sees_only_the_top_band():
+    low, high = split_bands(noise())
+    x = low + high
+    assert lsd_hf(x, 10 * low + high) < 0.05        # only the low band changed: nothing in the top band
+    assert lsd(x, 10 * low + high) > 0.9           # but the whole-band LSD sees it
+    assert lsd_hf(x, low + 10 * high) == pytest.approx(2.0, abs=0.05)
+
+
+def test_lsd_averages_channels():
+    x = noise(channels=2)
+    est = x.copy()
+    est[:, 1] *= 10
+    assert lsd(x, est) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_hf_energy_ratio_db():
+    low, high = split_bands(noise())
+    x = low + high
+    assert hf_energy_ratio(x, x) == pytest.approx(0.0, abs=1e-9)
+    assert hf_energy_ratio(x, low + 2 * high) == pytest.approx(20 * np.log10(2), abs=0.05)
+    assert hf_energy_ratio(x, low) < -40  # an empty band reads as strongly negative
+    assert np.isnan(hf_energy_ratio(low * 0, low * 0))

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Replace the generated results block of README.md with a markdown file written by eval.py --markdown.
+
+Usage: readme_results.py README.md RESULTS.md "how it was made"
+The block lies between the lines ``<!-- results:begin -->`` and ``<!-- results:end -->``.
+"""
+
+import datetime
+import os
+import platform
+import sys
+from pathlib import Path
+
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def main(readme, results, how):
+    text = Path(readme).read_text()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{readme}: no {BEGIN} ... {END} block to replace")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    stamp = (f"_Generated {datetime.date.today().isoformat()} by `{how}` on {platform.machine()}, "
+             f"{os.cpu_count()} CPU cores; do not edit by hand._")
+    block = f"{BEGIN}\n{stamp}\n\n{Path(results).read_text().strip()}\n{END}"
+    tmp = Path(readme).with_name(f".{Path(readme).name}.tmp")
+    tmp.write_text(head + block + tail)
+    os.replace(tmp, readme)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    main(*sys.argv[1:])
