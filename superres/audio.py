@@ -8,6 +8,7 @@ Conventions used throughout the package:
 - Sample rates are in Hz.
 """
 
+import errno
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,9 @@ LOW_RATE = 22050
 FACTOR = 2
 
 #: Extensions the scan stage looks for (lower case).
-SCAN_EXTENSIONS = (".wav", ".flac")
+SCAN_EXTENSIONS = (".wav", ".flac", ".ogg")
+#: Sample rates accepted anywhere, Hz.
+MIN_RATE, MAX_RATE = 8000, 384000
 #: Extensions accepted as prediction input (lower case).
 READ_EXTENSIONS = (".wav", ".flac", ".ogg")
 
@@ -48,14 +51,35 @@ def list_audio_files(root, extensions=SCAN_EXTENSIONS):
 
 
 def audio_info(path):
-    """Return ``soundfile.info`` for ``path``, or raise :class:`UserError` if it is not readable audio."""
+    """Return ``soundfile.info`` for ``path``, or raise :class:`UserError` if it is not usable audio.
+
+    Refused: a missing or unreadable file, anything libsndfile cannot parse (empty, truncated header, not
+    audio), and sample rates outside 8-384 kHz.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: file not found; check the path")
+    if not path.is_file():
+        raise UserError(f"{path}: not a file; give an audio file or a folder of them")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{path}: cannot be read (permission denied); check the file's permissions")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file (0 bytes); re-export or remove it")
     try:
-        return sf.info(str(path))
+        info = sf.info(str(path))
     except Exception as e:  # libsndfile raises several types for unreadable files
-        raise UserError(f"{path}: not a readable audio file ({_short(e)}); re-export it as WAV or FLAC")
+        raise UserError(f"{path}: not a readable audio file ({_short(e)}); re-export it as WAV, FLAC or OGG")
+    if not MIN_RATE <= info.samplerate <= MAX_RATE:
+        raise UserError(f"{path}: unsupported sample rate {info.samplerate} Hz (supported: {MIN_RATE}-{MAX_RATE} "
+                        "Hz); re-export it at 44.1 kHz")
+    return info
+
+
+def check_finite(x, path):
+    """Refuse float audio holding NaN or infinite samples (they would poison every later stage)."""
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise UserError(f"{path}: contains {bad} NaN or infinite sample(s); repair or re-export the file")
 
 
 def read_audio(path, dtype="float64"):
@@ -84,6 +108,68 @@ def read_audio(path, dtype="float64"):
     except Exception as e:
         raise UserError(f"{path}: could not decode audio ({_short(e)}); the file may be truncated or corrupt")
     return data, int(rate)
+
+
+def read_checked(path, dtype="float64"):
+    """:func:`read_audio` that also refuses NaN/inf samples in float files before any conversion."""
+    info = audio_info(path)
+    if info.subtype in ("FLOAT", "DOUBLE") or dtype != "int16":
+        data, rate = read_audio(path, "float64")
+        check_finite(data, path)
+        return (to_int16(data) if dtype == "int16" else data.astype(dtype, copy=False)), rate
+    return read_audio(path, dtype)
+
+
+def read_blocks(path, rate, block):
+    """Yield a file's audio as int16 blocks at ``rate``, reading (and resampling, soxr VHQ) block by block.
+
+    Memory stays bounded by ``block`` whatever the file's length. NaN/inf samples and decoding errors raise
+    :class:`UserError`.
+
+    Parameters
+    ----------
+    path : path-like
+    rate : int
+        Output rate, Hz.
+    block : int
+        Frames per yielded block (at ``rate``); only the last block is shorter.
+
+    Yields
+    ------
+    ndarray of int16, shape (<= block, channels)
+        ``ceil(frames * rate / source rate)`` frames in all.
+    """
+    info = audio_info(path)
+    total = -(-info.frames * rate // info.samplerate)
+    stream = None if info.samplerate == rate else soxr.ResampleStream(
+        info.samplerate, rate, info.channels, dtype="float64", quality="VHQ")
+    pending = np.zeros((0, info.channels))
+    emitted = read = 0
+    with sf.SoundFile(str(path)) as f:
+        while read < info.frames:
+            try:
+                x = f.read(min(block, info.frames - read), dtype="float64", always_2d=True)
+            except sf.LibsndfileError as e:
+                raise UserError(f"{path}: could not decode audio after {read} frames ({e}); the file is corrupt")
+            if x.shape[0] == 0:
+                raise UserError(f"{path}: ends after {read} of {info.frames} frames; the file is truncated")
+            check_finite(x, path)
+            read += x.shape[0]
+            if stream is not None:
+                x = stream.resample_chunk(x, last=read >= info.frames)
+            pending = np.concatenate([pending, x])
+            # The resampler may deliver a few frames more than the exact ratio: never emit past ``total``.
+            while pending.shape[0] >= block and emitted < total:
+                n = min(block, total - emitted)
+                yield to_int16(pending[:n])
+                emitted += n
+                pending = pending[n:]
+    # What is left, zero-padded if the resampler came up a few frames short.
+    rest = np.zeros((total - emitted, info.channels))
+    m = min(rest.shape[0], pending.shape[0])
+    rest[:m] = pending[:m]
+    for i in range(0, rest.shape[0], block):
+        yield to_int16(rest[i:i + block])
 
 
 def to_int16(x):
@@ -160,21 +246,38 @@ def sinc_upsample(x, factor=FACTOR, rate_in=LOW_RATE):
     return resample(x, rate_in, rate_in * factor)
 
 
+def check_writable_dir(folder):
+    """Create ``folder`` if needed and make sure files can be created in it, else raise :class:`UserError`."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.unlink(make_tempfile(folder / "probe"))
+    except OSError as e:
+        raise UserError(f"{folder}: cannot write there ({e.strerror or e}); choose another output folder")
+
+
 @contextmanager
 def atomic_output(path):
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
 
     On any error (including KeyboardInterrupt) the temporary file is removed, so a failed run never leaves a
-    partial output under the final name.
+    partial output under the final name. Write errors (a full disk, a read-only folder) become a
+    :class:`UserError` naming the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_tempfile(path, suffix=f".tmp{path.suffix}")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = make_tempfile(path, suffix=f".tmp{path.suffix}")
         yield tmp
         os.replace(tmp, path)
+    except (OSError, sf.LibsndfileError) as e:
+        reason = getattr(e, "strerror", None) or _short(e)
+        hint = "free some space and re-run" if getattr(e, "errno", None) == errno.ENOSPC else \
+            "check the output folder"
+        raise UserError(f"{path}: cannot write ({reason}); {hint}; nothing was written there")
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
 
 

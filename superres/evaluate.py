@@ -86,22 +86,24 @@ def songs_from_pairs(reference_dir):
     return out
 
 
-def model_estimate(model, config, song):
-    """Run a model on the part of a song to score, starting at a window boundary.
+def model_estimate(model, config, song, hop=None):
+    """Run a model on the part of a song to score, as a whole-file prediction would give it.
 
-    Windows do not overlap and each is computed on its own, so starting at the window that holds
-    ``song.start`` gives exactly the samples a whole-file prediction would.
+    The stream starts at a window-grid point at least one window before ``song.start``, so every window
+    covering the scored part is computed with exactly the input a whole-file run gives it.
 
     Returns
     -------
     ndarray of int16, shape (n, channels)
-        Zero outside the predicted span; the scored part is filled.
+        Zero before the predicted span; the scored part is filled.
     """
-    from .predict import predict_array
+    from .predict import default_hop, predict_array
 
     window = config["window"]
-    a = (song.start // window) * window
-    y = predict_array(model, song.low[a // 2:], window)
+    hop = hop or default_hop(window)
+    grid = 2 * hop  # window starts that also fall on whole 22.05 kHz frames
+    a = max(0, (song.start - window) // grid * grid)
+    y = predict_array(model, song.low[a // 2:], window, hop)
     est = np.zeros_like(song.reference)
     m = min(y.shape[0], est.shape[0] - a)
     est[a:a + m] = y[:m]

@@ -10,12 +10,10 @@ channels (each one its own stream) and 16-bit samples rounded and clipped, never
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
-from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, list_audio_files,
-                    open_atomic_writer, to_int16)
-from .encoding import int16_to_bits, make_windows
+from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
+                    open_atomic_writer, read_blocks, to_int16)
+from .encoding import int16_to_bits
 from .errors import UserError
 from .manifest import FORMAT_VERSION, MANIFEST_NAME, read_manifest, write_json_atomic
 from .scan import load_scan
@@ -55,75 +53,124 @@ def load_model(model_dir, which="best"):
     return model, config
 
 
-def low_rate_blocks(path, block):
-    """Yield the file's audio as int16 blocks at 22.05 kHz, reading (and resampling) block by block.
+def crossfade_weights(window):
+    """Weights of one window's samples in the overlap-add: ``sin(pi (i + 0.5) / window)``, i = 0..window-1.
+
+    Highest mid-window, where the bidirectional network sees context on both sides, lowest (but never 0, so
+    that the first and last samples of a file stay defined) at the edges.
+    """
+    return np.sin(np.pi * (np.arange(window) + 0.5) / window)
+
+
+class StreamUpsampler:
+    """Runs the network over a stream of 22.05 kHz blocks with overlapping windows and a crossfade.
+
+    Windows of ``window`` 44.1 kHz steps start every ``hop`` steps from the first sample pushed; each output
+    sample is the weighted mean (:func:`crossfade_weights`) of the windows covering it. Every window is
+    computed on its own input alone, so the output does not depend on how the stream is cut into blocks,
+    and memory is bounded by the block size, not the stream length.
 
     Parameters
     ----------
-    path : path-like
-    block : int
-        Frames per yielded block (22.05 kHz); only the last block is shorter.
-
-    Yields
-    ------
-    ndarray of int16, shape (<= block, channels)
-        ``ceil(frames * 22050 / rate)`` frames in all.
+    model : keras.Model
+        Input (batch, window, 16) bits, output (batch, window, 1) float samples in [-1, 1).
+    window, hop : int
+        In 44.1 kHz steps; ``hop <= window``.
+    channels : int
+    batch_size : int
+        Windows per inference batch.
     """
-    info = audio_info(path)
-    total = -(-info.frames * LOW_RATE // info.samplerate)
-    stream = None if info.samplerate == LOW_RATE else soxr.ResampleStream(
-        info.samplerate, LOW_RATE, info.channels, dtype="float64", quality="VHQ")
-    pending = np.zeros((0, info.channels))
-    emitted = read = 0
-    with sf.SoundFile(str(path)) as f:
-        while read < info.frames:
-            x = f.read(min(block, info.frames - read), dtype="float64", always_2d=True)
-            if x.shape[0] == 0:
-                raise UserError(f"{path}: ends after {read} of {info.frames} frames; the file is truncated")
-            read += x.shape[0]
-            if stream is not None:
-                x = stream.resample_chunk(x, last=read >= info.frames)
-            pending = np.concatenate([pending, x])
-            # The resampler may deliver a few frames more than the exact ratio: never emit past ``total``.
-            while pending.shape[0] >= block and emitted < total:
-                n = min(block, total - emitted)
-                yield to_int16(pending[:n])
-                emitted += n
-                pending = pending[n:]
-    # What is left, zero-padded if the resampler came up a few frames short.
-    rest = np.zeros((total - emitted, info.channels))
-    m = min(rest.shape[0], pending.shape[0])
-    rest[:m] = pending[:m]
-    for i in range(0, rest.shape[0], block):
-        yield to_int16(rest[i:i + block])
+
+    def __init__(self, model, window, hop, channels, batch_size=1024):
+        if not 0 < hop <= window:
+            raise UserError(f"overlap must leave a hop between 1 and the window ({window}) (hop is {hop})")
+        self.model, self.window, self.hop, self.batch_size = model, window, hop, batch_size
+        self.weights = crossfade_weights(window)
+        self.inp = np.zeros((0, channels), dtype=np.int16)  # upsampled input from global step ``next_start``
+        self.acc = np.zeros((0, channels))  # weighted sums from global step ``out_pos``
+        self.norm = np.zeros(0)
+        self.next_start = 0  # start of the next window to compute
+        self.out_pos = 0  # first output step not yet returned
+        self.pushed = 0  # 44.1 kHz steps pushed so far
+
+    def push(self, low):
+        """Add int16 22.05 kHz frames (n, channels); return the int16 44.1 kHz output that is final."""
+        self.inp = np.concatenate([self.inp, np.repeat(low, FACTOR, axis=0)])
+        self.pushed += low.shape[0] * FACTOR
+        k = 0 if self.inp.shape[0] < self.window else (self.inp.shape[0] - self.window) // self.hop + 1
+        self._run(k)
+        return self._emit(self.next_start)
+
+    def finish(self):
+        """Compute the last windows (zero-padded past the end) and return the rest of the output."""
+        covered = self.next_start - self.hop + self.window if self.next_start else 0
+        # As many more windows as it takes for the last one to reach the end.
+        k = 0 if covered >= self.pushed else max(0, -(-(self.pushed - self.window - self.next_start) // self.hop)) + 1
+        need = (k - 1) * self.hop + self.window if k else 0
+        if need > self.inp.shape[0]:
+            pad = np.zeros((need - self.inp.shape[0], self.inp.shape[1]), dtype=np.int16)
+            self.inp = np.concatenate([self.inp, pad])
+        self._run(k)
+        return self._emit(self.pushed)
+
+    def _run(self, k):
+        """Compute the next ``k`` windows and add them into the accumulators."""
+        if k == 0:
+            return
+        w, h, ch = self.window, self.hop, self.inp.shape[1]
+        idx = np.arange(k)[:, None] * h + np.arange(w)[None, :]
+        wins = self.inp[idx]  # (k, window, channels)
+        bits = int16_to_bits(np.moveaxis(wins, 2, 0).reshape(ch * k, w)).astype(np.float32)
+        y = self.model.predict(bits, batch_size=self.batch_size, verbose=0).reshape(ch, k, w)
+        end = self.next_start + (k - 1) * h + w  # global end of the last window
+        grow = end - self.out_pos - self.acc.shape[0]
+        if grow > 0:
+            self.acc = np.concatenate([self.acc, np.zeros((grow, ch))])
+            self.norm = np.concatenate([self.norm, np.zeros(grow)])
+        base = self.next_start - self.out_pos
+        for i in range(k):
+            a = base + i * h
+            self.acc[a:a + w] += y[:, i, :].T * self.weights[:, None]
+            self.norm[a:a + w] += self.weights
+        self.next_start += k * h
+        self.inp = self.inp[k * h:]
+
+    def _emit(self, upto):
+        """Return (and drop) the output before global step ``upto``, as int16."""
+        n = max(0, min(upto, self.pushed) - self.out_pos)
+        out = to_int16(self.acc[:n] / np.maximum(self.norm[:n], 1e-12)[:, None])
+        self.acc, self.norm = self.acc[n:], self.norm[n:]
+        self.out_pos += n
+        return out
 
 
-def predict_array(model, x_low, window, batch_size=1024):
-    """Run the network on a block of 22.05 kHz audio.
+def default_hop(window):
+    """Half-window overlap, rounded so that the hop is even (whole 22.05 kHz frames)."""
+    return max(2, (window // 2) // 2 * 2)
+
+
+def predict_array(model, x_low, window, hop=None, batch_size=1024):
+    """Run the network on a whole array of 22.05 kHz audio.
 
     Parameters
     ----------
     model : keras.Model
     x_low : ndarray of int16, shape (n, channels)
     window : int
-        The model's window length (44.1 kHz steps); must be even.
+        The model's window length (44.1 kHz steps).
+    hop : int, optional
+        Steps between windows; default :func:`default_hop`. ``hop == window``: no overlap (the blog).
 
     Returns
     -------
     ndarray of int16, shape (n * 2, channels)
     """
-    n, channels = x_low.shape
-    up = np.repeat(x_low, FACTOR, axis=0)
-    # One batch for all channels: (channels * windows, window, 16).
-    wins = np.concatenate([make_windows(up[:, c], window, window) for c in range(channels)])
-    k = wins.shape[0] // channels
-    y = model.predict(int16_to_bits(wins).astype(np.float32), batch_size=batch_size, verbose=0)
-    y = y.reshape(channels, k * window)[:, :n * FACTOR].T
-    return to_int16(y)
+    up = StreamUpsampler(model, window, hop or default_hop(window), x_low.shape[1], batch_size)
+    return np.concatenate([up.push(x_low), up.finish()])
 
 
 def predict_file(model, config, in_path, out_path, batch_size=1024, chunk_seconds=10.0, subtype="PCM_16",
-                 progress=None):
+                 progress=None, hop=None, log=None):
     """Upsample one file to 44.1 kHz with the network and write it atomically.
 
     Parameters
@@ -132,7 +179,9 @@ def predict_file(model, config, in_path, out_path, batch_size=1024, chunk_second
         From :func:`load_model`.
     in_path, out_path : path-like
     chunk_seconds : float
-        Audio processed per step; bounds memory (about 5 MB per channel and second of 22.05 kHz audio).
+        Audio read and processed per step; bounds memory (about 10 MB per channel and second of audio).
+    hop : int, optional
+        Steps between windows (default: half-window overlap with crossfade).
     progress : callable, optional
         Called with seconds of audio done after each block.
 
@@ -147,41 +196,58 @@ def predict_file(model, config, in_path, out_path, batch_size=1024, chunk_second
     info = audio_info(in_path)
     if info.frames == 0:
         raise UserError(f"{in_path}: contains no audio frames; nothing to upsample")
-    half = config["window"] // FACTOR
-    block = max(1, int(chunk_seconds * LOW_RATE) // half) * half
-    frames_low = 0
+    hop = hop or default_hop(config["window"])
+    block = max(1, int(chunk_seconds * LOW_RATE))
+    if info.samplerate != LOW_RATE and log:
+        log(f"note  {in_path}: {info.samplerate} Hz, resampled to {LOW_RATE} Hz first")
+    frames_low = clipped = peak = 0
+    up = StreamUpsampler(model, config["window"], hop, info.channels, batch_size)
     with open_atomic_writer(out_path, HIGH_RATE, info.channels, subtype) as out:
-        for x in low_rate_blocks(in_path, block):
-            out.write(predict_array(model, x, config["window"], batch_size))
+        for x in read_blocks(in_path, LOW_RATE, block):
+            out.write(up.push(x))
             frames_low += x.shape[0]
+            clipped += int(np.count_nonzero((x >= 32767) | (x <= -32768)))
+            peak = max(peak, int(np.abs(x.astype(np.int32)).max(initial=0)))
             if progress:
                 progress(x.shape[0] / LOW_RATE)
+        out.write(up.finish())
+    if log and clipped:
+        log(f"note  {in_path}: {clipped} sample(s) at full scale (clipped input); the clipping's distortion "
+            "is part of the input the network sees")
+    if log and peak == 0:
+        log(f"note  {in_path}: the audio is all silence; the output is the network's response to silence")
     return {"input": str(in_path), "output": out_path.name, "input_rate": info.samplerate,
             "channels": info.channels, "frames_low": frames_low, "frames_out": frames_low * FACTOR,
-            "subtype": subtype}
+            "subtype": subtype, "hop": hop}
 
 
-def resolve_inputs(inputs, config):
+def resolve_inputs(inputs, config, out_dir=None):
     """Turn the user's file and folder arguments into (input path, relative output path) pairs.
 
-    With no inputs, the 22.05 kHz songs of the model's scan folder are used.
+    With no inputs, the 22.05 kHz songs of the model's scan folder are used. Files inside ``out_dir`` are
+    skipped when a folder is searched, so a re-run never takes its own earlier outputs as input.
     """
     pairs = []
+    skip = Path(out_dir).resolve() if out_dir else None
     if not inputs:
         scan_dir = Path(config["scan_dir"])
         scan = load_scan(scan_dir)
         return [(scan_dir / e["output"], Path(e["output"])) for e in scan["files"]]
     for item in map(Path, inputs):
         if item.is_dir():
-            pairs += [(item / rel, rel.with_suffix(".wav")) for rel in list_audio_files(item, READ_EXTENSIONS)]
+            pairs += [(item / rel, rel.with_suffix(".wav")) for rel in list_audio_files(item, READ_EXTENSIONS)
+                      if skip is None or skip not in (item / rel).resolve().parents]
         elif item.is_file() or not item.exists():
             pairs.append((item, Path(item.name).with_suffix(".wav")))
     return pairs
 
 
 def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.0, subtype="PCM_16",
-                  which="best", log=print, show_progress=True):
+                  which="best", log=print, show_progress=True, overlap=None):
     """Upsample files and folders with a trained model; write ``out_dir/manifest.json``.
+
+    overlap : int, optional
+        Steps shared by consecutive windows (crossfaded); default half a window, 0 for none.
 
     Returns
     -------
@@ -191,10 +257,12 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.
     from tqdm import tqdm
 
     model, config = load_model(model_dir, which)
+    hop = default_hop(config["window"]) if overlap is None else config["window"] - overlap
     out_dir = Path(out_dir)
-    pairs = resolve_inputs(inputs, config)
+    pairs = resolve_inputs(inputs, config, out_dir)
     if not pairs:
         raise UserError(f"no audio files found in {', '.join(map(str, inputs))}")
+    check_writable_dir(out_dir)
     manifest_path = out_dir / MANIFEST_NAME
     files = {}
     if manifest_path.is_file():
@@ -209,16 +277,13 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.
             with tqdm(total=seconds, unit="s", desc=str(rel), disable=not show_progress,
                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}]") as bar:
                 entry = predict_file(model, config, src, dst, batch_size, chunk_seconds, subtype,
-                                     progress=bar.update)
+                                     progress=bar.update, hop=hop, log=log)
             entry["output"] = rel.as_posix()
             files[entry["output"]] = entry
             log(f"wrote {dst}")
         except UserError as e:
             failures.append((src, str(e)))
             log(f"error: {e}")
-        except OSError as e:
-            failures.append((src, f"{dst}: cannot write ({e.strerror or e}); check the output folder"))
-            log(f"error: {failures[-1][1]}")
     write_json_atomic(manifest_path, {
         "stage": "predict",
         "format_version": FORMAT_VERSION,

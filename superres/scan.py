@@ -1,6 +1,6 @@
 """Stage 10: make the 22.05 kHz copies of the 44.1 kHz originals.
 
-For every WAV/FLAC file under the input folder (recursive, sorted) the stage writes a 16-bit 22.05 kHz WAV
+For every WAV/FLAC/OGG file under the input folder (recursive, sorted) the stage writes a 16-bit 22.05 kHz WAV
 with the same relative path and channels to the output folder, band-limited by soxr (VHQ). A source at
 another rate is first resampled to 44.1 kHz; that 44.1 kHz version is the reference the later stages learn
 and measure against, and is written under ``reference44k/`` in the output folder. The manifest
@@ -9,8 +9,8 @@ and measure against, and is written under ``reference44k/`` in the output folder
 
 from pathlib import Path
 
-from .audio import (HIGH_RATE, LOW_RATE, SCAN_EXTENSIONS, audio_info, list_audio_files, read_audio, resample,
-                    write_audio)
+from .audio import (HIGH_RATE, LOW_RATE, SCAN_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
+                    open_atomic_writer, read_blocks)
 from .errors import UserError
 from .manifest import FORMAT_VERSION, MANIFEST_NAME, read_manifest, write_json_atomic
 
@@ -22,13 +22,67 @@ def _source_stamp(path):
     return {"source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns}
 
 
+#: Frames per block when streaming a file through the resampler (about 23 s at 44.1 kHz).
+_BLOCK = 1 << 20
+
+
+def _stream_resample(src, dst, rate):
+    """Resample ``src`` to ``rate`` into ``dst`` (16-bit WAV, atomically), block by block; return frames."""
+    info = audio_info(src)
+    frames = 0
+    with open_atomic_writer(dst, rate, info.channels) as out:
+        for x in read_blocks(src, rate, _BLOCK):
+            out.write(x)
+            frames += x.shape[0]
+    return frames
+
+
+def _scan_one(src, rel, output_dir, log):
+    """Write one song's 22.05 kHz copy (and 44.1 kHz reference if resampled); return its manifest entry."""
+    info = audio_info(src)
+    if info.frames == 0:
+        raise UserError(f"{src}: contains no audio frames; remove it from the input folder")
+    out_rel = rel.with_suffix(".wav").as_posix()
+    reference, ref_path = None, src
+    if info.samplerate != HIGH_RATE:
+        note = "" if info.samplerate > HIGH_RATE else \
+            f"; it has nothing above {info.samplerate / 2000:g} kHz, a poor original to learn the top octave from"
+        log(f"note  {rel}: {info.samplerate} Hz, resampled to {HIGH_RATE} Hz first{note}")
+        reference = (Path(REFERENCE_DIR) / out_rel).as_posix()
+        ref_path = output_dir / reference
+        frames_high = _stream_resample(src, ref_path, HIGH_RATE)
+    else:
+        frames_high = info.frames
+    try:
+        frames_low = _stream_resample(ref_path, output_dir / out_rel, LOW_RATE)
+    except UserError:
+        if reference:
+            (output_dir / reference).unlink(missing_ok=True)
+        raise
+    log(f"wrote {out_rel} ({frames_high / HIGH_RATE:.1f} s, {info.channels} ch)")
+    return {
+        "source": rel.as_posix(),
+        "output": out_rel,
+        "reference": reference,
+        "source_rate": info.samplerate,
+        "source_subtype": info.subtype,
+        "channels": int(info.channels),
+        "frames_high": int(frames_high),
+        "frames_low": int(frames_low),
+        **_source_stamp(src),
+    }
+
+
 def scan(input_dir, output_dir, log=print):
     """Write the 22.05 kHz copies and the manifest.
+
+    Files are streamed block by block, so memory stays bounded for songs of any length. A file that cannot
+    be used is reported and skipped; the others are still written.
 
     Parameters
     ----------
     input_dir : path-like
-        Folder of originals (WAV or FLAC, any rate; 44.1 kHz expected).
+        Folder of originals (WAV, FLAC or OGG, any rate; 44.1 kHz expected).
     output_dir : path-like
         Folder for the 22.05 kHz WAVs; created if missing.
     log : callable
@@ -36,15 +90,16 @@ def scan(input_dir, output_dir, log=print):
 
     Returns
     -------
-    dict
-        The manifest written.
+    manifest : dict
+        The manifest written (successful files only).
+    failures : list of (path, message)
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if output_dir.resolve() == input_dir.resolve() or input_dir.resolve() in output_dir.resolve().parents:
         raise UserError(f"{output_dir}: the output folder must not be inside the input folder {input_dir}")
     files = list_audio_files(input_dir, SCAN_EXTENSIONS)
     if not files:
-        raise UserError(f"{input_dir}: no .wav or .flac files found; put your 44.1 kHz music there")
+        raise UserError(f"{input_dir}: no .wav, .flac or .ogg files found; put your 44.1 kHz music there")
     outputs = {}
     for rel in files:
         out = rel.with_suffix(".wav").as_posix()
@@ -52,47 +107,30 @@ def scan(input_dir, output_dir, log=print):
             raise UserError(f"{input_dir / rel}: same name as {input_dir / outputs[out]} apart from the extension; "
                             "rename one of them")
         outputs[out] = rel
+    check_writable_dir(output_dir)
 
     previous = {}
     if (output_dir / MANIFEST_NAME).is_file():
         old = read_manifest(output_dir, "scan")
         previous = {e["source"]: e for e in old["files"]}
 
-    entries = []
+    entries, failures = [], []
     for rel in files:
         src = input_dir / rel
-        stamp = _source_stamp(src)
-        out_rel = rel.with_suffix(".wav").as_posix()
         old = previous.get(rel.as_posix())
-        if (old and all(old.get(k) == v for k, v in stamp.items()) and (output_dir / out_rel).is_file()
+        if (old and src.is_file() and all(old.get(k) == v for k, v in _source_stamp(src).items())
+                and (output_dir / old["output"]).is_file()
                 and (old["reference"] is None or (output_dir / old["reference"]).is_file())):
             log(f"skip  {rel} (done)")
             entries.append(old)
             continue
-        info = audio_info(src)
-        x, rate = read_audio(src, "int16")
-        if x.shape[0] == 0:
-            raise UserError(f"{src}: contains no audio frames; remove it from the input folder")
-        reference = None
-        if rate != HIGH_RATE:
-            log(f"note  {rel}: {rate} Hz, resampled to {HIGH_RATE} Hz first")
-            x = resample(x, rate, HIGH_RATE)
-            reference = (Path(REFERENCE_DIR) / out_rel).as_posix()
-            write_audio(output_dir / reference, x, HIGH_RATE)
-        low = resample(x, HIGH_RATE, LOW_RATE)
-        write_audio(output_dir / out_rel, low, LOW_RATE)
-        log(f"wrote {out_rel} ({x.shape[0] / HIGH_RATE:.1f} s, {x.shape[1]} ch)")
-        entries.append({
-            "source": rel.as_posix(),
-            "output": out_rel,
-            "reference": reference,
-            "source_rate": rate,
-            "source_subtype": info.subtype,
-            "channels": int(x.shape[1]),
-            "frames_high": int(x.shape[0]),
-            "frames_low": int(low.shape[0]),
-            **stamp,
-        })
+        try:
+            entries.append(_scan_one(src, rel, output_dir, log))
+        except UserError as e:
+            failures.append((src, str(e)))
+            log(f"error: {e}")
+    if not entries:
+        raise UserError(f"{input_dir}: none of the {len(files)} audio files could be used (see above)")
     manifest = {
         "stage": "scan",
         "format_version": FORMAT_VERSION,
@@ -104,7 +142,7 @@ def scan(input_dir, output_dir, log=print):
         "files": entries,
     }
     write_json_atomic(output_dir / MANIFEST_NAME, manifest)
-    return manifest
+    return manifest, failures
 
 
 def load_scan(scan_dir):

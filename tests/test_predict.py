@@ -11,7 +11,9 @@ from conftest import synth, write_synth
 from superres.audio import to_int16
 from superres.errors import UserError
 from superres.models import build_bilstm
-from superres.predict import low_rate_blocks, predict_array, predict_file
+from superres.encoding import int16_to_bits
+from superres.audio import read_blocks
+from superres.predict import predict_array, predict_file
 
 CONFIG = {"window": 50, "arch": "bilstm"}
 
@@ -58,9 +60,9 @@ def test_output_is_clipped_not_wrapped(tmp_path):
     assert y.shape == (60, 1) and (y == 32767).all()
 
 
-def test_low_rate_blocks_resample_streaming_matches_one_shot(tmp_path):
+def test_read_blocks_resample_streaming_matches_one_shot(tmp_path):
     src = write_synth(tmp_path / "in48.wav", 0.7, rate=48000, channels=2, seed=8)
-    blocks = list(low_rate_blocks(src, 1000))
+    blocks = list(read_blocks(src, 22050, 1000))
     assert all(b.shape[0] == 1000 for b in blocks[:-1]) and 0 < blocks[-1].shape[0] <= 1000
     got = np.concatenate(blocks)
     x, _ = sf.read(src, dtype="float64", always_2d=True)
@@ -103,3 +105,32 @@ def test_batch_continues_after_a_bad_file(tmp_path):
     assert proc.returncode == 1
     assert "bad.wav" in proc.stderr and "1 file(s) failed" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "out" / "good.wav").is_file() and not (tmp_path / "out" / "bad.wav").exists()
+
+
+@pytest.mark.parametrize("hop", [50, 24, 10])
+def test_stream_equals_independent_overlap_add(model, hop):
+    from superres.encoding import make_windows, unwindow
+    from superres.predict import crossfade_weights
+
+    x = to_int16(synth(0.02, 22050, 2, seed=3))  # 441 frames -> 882 steps
+    got = predict_array(model, x, 50, hop)
+    up = np.repeat(x, 2, axis=0)
+    want = np.zeros(got.shape)
+    for c in range(2):
+        wins = make_windows(up[:, c], 50, hop)
+        y = model.predict(int16_to_bits(wins).astype(np.float32), verbose=0)[..., 0]
+        want[:, c] = unwindow(y, hop, up.shape[0], crossfade_weights(50)) * 32768
+    assert np.abs(got - np.clip(np.rint(want), -32768, 32767)).max() <= 1
+
+
+@pytest.mark.parametrize("chunk_seconds", [0.01, 0.0011, 0.05])
+def test_chunked_overlap_add_equals_whole_with_short_last_chunk(model, tmp_path, chunk_seconds):
+    # 0.1 s = 2205 frames; chunks of 220, 24 (shorter than the 25-step overlap) and 1102 frames, each
+    # leaving a last chunk of a different, short length.
+    src = write_synth(tmp_path / "in.wav", 0.1, rate=22050, channels=2, seed=11)
+    predict_file(model, CONFIG, src, tmp_path / "chunked.wav", chunk_seconds=chunk_seconds, hop=24)
+    a, _ = sf.read(tmp_path / "chunked.wav", dtype="int16")
+    x, _ = sf.read(src, dtype="int16", always_2d=True)
+    b = predict_array(model, x, 50, 24)
+    assert a.shape == b.shape == (4410, 2)
+    assert np.abs(a.astype(int) - b).max() <= 1
