@@ -234,6 +234,8 @@ def resolve_inputs(inputs, config, out_dir=None):
         scan = load_scan(scan_dir)
         return [(scan_dir / e["output"], Path(e["output"])) for e in scan["files"]]
     for item in map(Path, inputs):
+        if item.is_dir() and skip is not None and item.resolve() == skip:
+            raise UserError(f"{item}: the output folder is the input folder; choose another --output")
         if item.is_dir():
             pairs += [(item / rel, rel.with_suffix(".wav")) for rel in list_audio_files(item, READ_EXTENSIONS)
                       if skip is None or skip not in (item / rel).resolve().parents]
@@ -284,6 +286,8 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.
         except UserError as e:
             failures.append((src, str(e)))
             log(f"error: {e}")
+    if len(failures) == len(pairs):
+        return failures  # nothing written: leave the output folder as it was
     write_json_atomic(manifest_path, {
         "stage": "predict",
         "format_version": FORMAT_VERSION,
