@@ -121,7 +121,10 @@ class StreamUpsampler:
         idx = np.arange(k)[:, None] * h + np.arange(w)[None, :]
         wins = self.inp[idx]  # (k, window, channels)
         bits = int16_to_bits(np.moveaxis(wins, 2, 0).reshape(ch * k, w)).astype(np.float32)
-        y = self.model.predict(bits, batch_size=self.batch_size, verbose=0).reshape(ch, k, w)
+        # predict_on_batch over slices: Model.predict would build a new input pipeline (and copy the
+        # array) on every call.
+        y = np.concatenate([np.asarray(self.model.predict_on_batch(bits[i:i + self.batch_size]))
+                            for i in range(0, bits.shape[0], self.batch_size)]).reshape(ch, k, w)
         end = self.next_start + (k - 1) * h + w  # global end of the last window
         grow = end - self.out_pos - self.acc.shape[0]
         if grow > 0:

@@ -134,3 +134,27 @@ def test_chunked_overlap_add_equals_whole_with_short_last_chunk(model, tmp_path,
     b = predict_array(model, x, 50, 24)
     assert a.shape == b.shape == (4410, 2)
     assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_stream_memory_does_not_grow_with_length(model):
+    import tracemalloc
+
+    from superres.predict import StreamUpsampler
+
+    def peak(seconds):
+        up = StreamUpsampler(model, 50, 24, channels=2, batch_size=512)
+        block = to_int16(synth(1.0, 22050, 2, seed=2))
+        tracemalloc.start()
+        total = 0
+        for _ in range(seconds):
+            total += up.push(block).shape[0]
+        total += up.finish().shape[0]
+        p = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert total == seconds * 44100
+        return p
+
+    short, long = peak(2), peak(16)
+    # Eight times the audio, about the same peak: nothing accumulates over the stream. (Keeping the output
+    # would add 16 s x 2 ch x 44100 x 8 bytes = 11 MB.)
+    assert long < 1.3 * short + 1e6, (short, long)
