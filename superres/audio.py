@@ -110,16 +110,6 @@ def read_audio(path, dtype="float64"):
     return data, int(rate)
 
 
-def read_checked(path, dtype="float64"):
-    """:func:`read_audio` that also refuses NaN/inf samples in float files before any conversion."""
-    info = audio_info(path)
-    if info.subtype in ("FLOAT", "DOUBLE") or dtype != "int16":
-        data, rate = read_audio(path, "float64")
-        check_finite(data, path)
-        return (to_int16(data) if dtype == "int16" else data.astype(dtype, copy=False)), rate
-    return read_audio(path, dtype)
-
-
 def read_blocks(path, rate, block):
     """Yield a file's audio as int16 blocks at ``rate``, reading (and resampling, soxr VHQ) block by block.
 
