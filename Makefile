@@ -13,7 +13,7 @@ DEMO_RUN  ?= models/demo
 # A CPU-sized network and optimizer settings that learn within a few minutes (see README).
 DEMO_TRAIN ?= --units 32 --dense 64 --epochs 3 --lr 1e-3 --decay 0 --batch-size 64
 
-.PHONY: demo test venv clean-demo readme-results
+.PHONY: demo test venv clean-demo readme-results bench
 
 venv: $(STAMP)
 
@@ -39,7 +39,12 @@ test: $(STAMP)
 # Regenerate the README's results section from the demo run's evaluation.
 readme-results: $(STAMP)
 	$(BIN)/python eval.py --predicted $(DEMO_OUT)/predicted --mean-only --markdown $(DEMO_OUT)/results-mean.md
-	$(BIN)/python tools/readme_results.py README.md $(DEMO_OUT)/results-mean.md "make demo && make readme-results"
+	$(BIN)/python tools/readme_results.py README.md results $(DEMO_OUT)/results-mean.md "make demo && make readme-results"
+
+# Speed benchmark (a few minutes on 2 cores): bench.md, beside the sinc baseline of the same run.
+bench: $(STAMP)
+	$(BIN)/python tools/bench.py --out bench.md
+	$(BIN)/python tools/readme_results.py README.md bench bench.md "make bench"
 
 clean-demo:
 	rm -rf $(DEMO_OUT) $(DEMO_RUN)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Replace the generated results block of README.md with a markdown file written by eval.py --markdown.
+"""Replace a generated block of README.md with a markdown file (eval.py --markdown, tools/bench.py).
 
-Usage: readme_results.py README.md RESULTS.md "how it was made"
-The block lies between the lines ``<!-- results:begin -->`` and ``<!-- results:end -->``.
+Usage: readme_results.py README.md BLOCK FILE.md "how it was made"
+The block lies between the lines ``<!-- BLOCK:begin -->`` and ``<!-- BLOCK:end -->``.
 """
 
 import datetime
@@ -11,10 +11,8 @@ import platform
 import sys
 from pathlib import Path
 
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-
-
-def main(readme, results, how):
+def main(readme, name, results, how):
+    BEGIN, END = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     text = Path(readme).read_text()
     if BEGIN not in text or END not in text:
         sys.exit(f"{readme}: no {BEGIN} ... {END} block to replace")
@@ -29,6 +27,6 @@ def main(readme, results, how):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 5:
         sys.exit(__doc__)
     main(*sys.argv[1:])

@@ -1,0 +1,17 @@
+"""The benchmark runs and reports; speed itself is measured by `make bench`, not asserted here."""
+
+from superres import bench
+
+
+def test_measurements_report_speed_and_memory(tmp_path):
+    sinc = bench.measure("sinc", seconds=1.0)
+    assert sinc["x_real_time"] > 0 and sinc["samples_per_s"] == sinc["x_real_time"] * 88200
+    assert sinc["peak_mb"] > 0
+    pred = bench.measure("predict", size="demo", seconds=0.1, overlap=0)
+    assert "overlap 0" in pred["what"] and pred["x_real_time"] > 0
+    train = bench.measure("train", size="demo", steps=1, batch=8)
+    assert train["samples_per_s"] > 0
+    table = bench.format_markdown([sinc, pred, train], "test machine")
+    lines = table.splitlines()
+    assert lines[0] == "Machine: test machine"
+    assert len([ln for ln in lines if ln.startswith("| ") and "measurement" not in ln]) == 3
