@@ -75,13 +75,10 @@ def _model_dir(predicted_dir):
 
 
 def _write(path, text):
-    from superres.manifest import make_tempfile
-    import os
+    from superres.audio import atomic_output
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_tempfile(path)
-    Path(tmp).write_text(text)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(text)
 
 
 if __name__ == "__main__":

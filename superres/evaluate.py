@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import HIGH_RATE, LOW_RATE, fit_length, linear_upsample, naive_upsample, read_audio, resample
-from .audio import list_audio_files, sinc_upsample
+from .audio import (HIGH_RATE, LOW_RATE, fit_length, linear_upsample, list_audio_files, naive_upsample, read_audio,
+                    resample, sinc_upsample)
 from .dataset import split_point
 from .errors import UserError
 from .manifest import read_manifest

@@ -29,10 +29,14 @@ class WindowBatches(keras.utils.PyDataset):
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
-        """Choose the window order of epoch ``epoch``."""
+        """Choose the window order of epoch ``epoch`` (0-based); Keras moves on by one after each epoch."""
+        self.epoch = epoch
         n = len(self.x)
         self.order = (np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle
                       else np.arange(n))
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
 
     def __len__(self):
         return math.ceil(len(self.x) / self.batch_size)

@@ -1,10 +1,11 @@
 """Apply a trained model to whole files, in chunks, in bounded memory.
 
 The input is read block by block (resampled to 22.05 kHz on the fly when it has another rate), each block is
-naive-upsampled, cut into the model's windows, bit-encoded and run through the network, and the output is
-written block by block. Blocks hold a whole number of windows and windows do not overlap, so the result is
-identical to processing the file in one piece. The output has exactly twice the 22.05 kHz frames, the input's
-channels (each one its own stream) and 16-bit samples rounded and clipped, never wrapped.
+naive-upsampled, cut into the model's windows (overlapping, crossfaded by weighted overlap-add; see
+:class:`StreamUpsampler`), bit-encoded and run through the network, and the output is written block by block.
+Each window is computed on its own input, so the result is identical to processing the file in one piece.
+The output has exactly twice the 22.05 kHz frames, the input's channels (each one its own stream) and
+16-bit samples rounded and clipped, never wrapped.
 """
 
 from pathlib import Path

@@ -101,10 +101,15 @@ def write_pngs(result, out_dir, model_dirs=()):
     return written
 
 
+def _shown_methods(result):
+    """The methods worth a picture and a player: sinc and the models (naive and linear only in tables)."""
+    return [m for m in result["methods"] if m not in ("naive", "linear")]
+
+
 def _song_panels(result, song):
     audio = result["audio"][song]
     panels = [("original", audio["original"], HIGH_RATE), ("input (22.05 kHz)", audio["input"], LOW_RATE)]
-    panels += [(m, audio[m], HIGH_RATE) for m in result["methods"] if m not in ("naive", "linear")]
+    panels += [(m, audio[m], HIGH_RATE) for m in _shown_methods(result)]
     return panels
 
 
@@ -162,7 +167,7 @@ def write_report(result, path, model_dirs=(), clip_seconds=30.0):
     from .audio import atomic_output
 
     metrics = result["metrics"]
-    players = ["original", "input"] + [m for m in result["methods"] if m not in ("naive", "linear")]
+    players = ["original", "input"] + _shown_methods(result)
     parts = [f"<h1>Super-resolution listening report</h1><p>Scored part: {html.escape(result['part'])}. "
              "Each song: the metrics of every method, its spectrograms on one frequency scale (dashed line: "
              "11.025 kHz, the top of the 22.05 kHz input), and players for the original, the 22.05 kHz "

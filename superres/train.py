@@ -11,13 +11,13 @@ A model folder (``models/<run>/``) holds:
 Re-running the same command after an interruption resumes after the last finished epoch.
 """
 
-import os
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from .audio import atomic_output
 from .dataset import load_meta, open_split
 from .errors import UserError
 from .loader import WindowBatches
@@ -27,9 +27,8 @@ from .runs import (ARCHS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, STA
                    read_history, write_history)
 
 def _save_atomic(model, path):
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:  # the temporary name ends in .keras, as Model.save requires
+        model.save(tmp)
 
 
 class _Checkpointer(keras.callbacks.Callback):
@@ -130,18 +129,9 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
     test_x, test_y = open_split(dataset_dir, "test")
     train_batches = WindowBatches(train_x, train_y, config["batch_size"], shuffle=True, seed=config["seed"])
     train_batches.set_epoch(state["epochs_done"])
-    train_batches.on_epoch_end = _advance_epoch(train_batches, state["epochs_done"])
     test_batches = WindowBatches(test_x, test_y, max(config["batch_size"], 256))
     cb = _Checkpointer(run_dir, state, rows, train_x.shape[0] * train_x.shape[1], log)
     model.fit(train_batches, validation_data=test_batches, epochs=epochs, initial_epoch=state["epochs_done"],
               callbacks=[cb], verbose=verbose)
     return state
 
-
-def _advance_epoch(batches, first_epoch):
-    epoch = [first_epoch]
-
-    def on_epoch_end():
-        epoch[0] += 1
-        batches.set_epoch(epoch[0])
-    return on_epoch_end
