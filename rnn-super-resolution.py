@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from superres.cli import quiet_backend, run
+from superres.runs import ARCHS, SETTINGS
 
 
 def main(argv):
@@ -18,14 +19,22 @@ def main(argv):
     t.add_argument("--dataset", default="data/dataset", help="output folder of 20-make-dataset.py")
     t.add_argument("--epochs", type=int, default=10, help="total epochs of the run (a resumed run continues "
                                                           "up to this number)")
-    t.add_argument("--arch", choices=["bilstm"], default=None, help="network architecture [bilstm]")
-    t.add_argument("--units", type=int, default=None, help="LSTM units per direction [300]")
-    t.add_argument("--dense", type=int, default=None, help="width of the two wide dense layers [500]")
-    t.add_argument("--dense2", type=int, default=None, help="width of the last hidden dense layer [20]")
-    t.add_argument("--lr", type=float, default=None, help="RMSprop learning rate [1e-4]")
+    t.add_argument("--arch", choices=ARCHS, default=None,
+                   help="network architecture: bilstm (the blog's) or sbr (spectral band replication over sinc "
+                        "interpolation; needs a dataset built with --upsample sinc --encoding pcm --window 8192) "
+                        "[bilstm]")
+    t.add_argument("--units", type=int, default=None, help="bilstm: LSTM units per direction [300]")
+    t.add_argument("--dense", type=int, default=None, help="bilstm: width of the two wide dense layers [500]")
+    t.add_argument("--dense2", type=int, default=None, help="bilstm: width of the last hidden dense layer [20]")
+    t.add_argument("--channels", type=int, default=None, help="sbr: width of its dense and conv layers [64]")
+    t.add_argument("--bands", type=int, default=None, help="sbr: envelope bands over 11-22 kHz [32]")
+    t.add_argument("--kernel", type=int, default=None, help="sbr: conv width in STFT frames [5]")
+    t.add_argument("--wave-weight", type=float, default=None,
+                   help="sbr: weight of the waveform L1 term beside the multi-resolution STFT loss [100]")
+    t.add_argument("--lr", type=float, default=None, help="RMSprop learning rate [bilstm 1e-4, sbr 1e-3]")
     t.add_argument("--decay", type=float, default=None,
-                   help="learning-rate time decay per batch, lr/(1+decay*step) [0.03]")
-    t.add_argument("--batch-size", type=int, default=None, help="windows per batch [64]")
+                   help="learning-rate time decay per batch, lr/(1+decay*step) [bilstm 0.03, sbr 0]")
+    t.add_argument("--batch-size", type=int, default=None, help="windows per batch [bilstm 64, sbr 16]")
     t.add_argument("--seed", type=int, default=None, help="random seed [0]")
     t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
@@ -35,11 +44,12 @@ def main(argv):
     r.add_argument("--output", default="data/predicted", help="folder for the 44.1 kHz WAVs")
     r.add_argument("--subtype", choices=["16", "24", "float"], default="16", help="output sample format")
     r.add_argument("--weights", choices=["best", "last"], default="best", help="which checkpoint to use")
-    r.add_argument("--inference-batch", type=int, default=1024, help="windows per inference batch")
+    r.add_argument("--inference-batch", type=int, default=None,
+                   help="windows per inference call (default: 64 for bilstm, 4 for sbr; more on a GPU)")
     r.add_argument("--chunk-seconds", type=float, default=10.0, help="audio processed per step (bounds memory)")
     r.add_argument("--overlap", type=int, default=None,
-                   help="44.1 kHz steps shared by consecutive windows, crossfaded (default: half the window; "
-                        "0: none, as in the blog, twice as fast)")
+                   help="44.1 kHz steps shared by consecutive windows, crossfaded (default: bilstm half the "
+                        "window, 0 for none as in the blog, twice as fast; sbr 4096 of its 65536)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_args(argv)
     quiet_backend(args.debug)
@@ -49,12 +59,11 @@ def main(argv):
             p.error("input files are for --predict")
         from superres.train import train
 
-        settings = {k: getattr(args, k) for k in ("arch", "units", "dense", "dense2", "lr", "decay",
-                                                    "batch_size", "seed")}
+        settings = {k: getattr(args, k) for k in SETTINGS}
         state = train(args.dataset, args.model, args.epochs, verbose=2 if args.quiet else 1, **settings)
-        print(f"{args.model}: {state['epochs_done']} epochs, best validation MAE "
-              f"{state.get('best_val_loss', float('nan')) * 32768:.1f} (16-bit units) at epoch "
-              f"{state.get('best_epoch', '-')}")
+        print(f"{args.model}: {state['epochs_done']} epochs, best validation loss "
+              f"{state.get('best_val_loss', float('nan')):.5g} (MAE {state.get('best_val_mae_16bit', float('nan')):.1f}"
+              f" in 16-bit units) at epoch {state.get('best_epoch', '-')}")
         return 0
 
     from superres.predict import SUBTYPES, predict_paths

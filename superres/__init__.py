@@ -6,12 +6,19 @@ One module per concern:
 - :mod:`superres.encoding` -- 16-bit binary encoding of samples, windowing and unwindowing.
 - :mod:`superres.manifest` -- the small JSON manifests each stage writes and the next one checks.
 - :mod:`superres.scan` -- stage 10: 44.1 kHz originals to 22.05 kHz copies.
-- :mod:`superres.dataset` -- stage 20: windowed train/test arrays on disk, and their loader.
-- :mod:`superres.models` -- network architectures (backend-agnostic Keras 3).
+- :mod:`superres.dataset` -- stage 20: windowed train/test arrays on disk.
+- :mod:`superres.loader` -- batches from the memory-mapped arrays (``PyDataset`` and ``tf.data``).
+- :mod:`superres.distribute` -- several GPUs or machines (``tf.distribute`` strategies, per-worker shards).
+- :mod:`superres.models` -- network architectures (backend-agnostic Keras 3): ``bilstm`` and ``sbr``.
+- :mod:`superres.losses` -- training losses (MAE; multi-resolution STFT plus waveform).
+- :mod:`superres.runs` -- model folders: configs, settings per architecture, history.
 - :mod:`superres.train` -- training with resumable checkpoints.
 - :mod:`superres.predict` -- chunked, bounded-memory prediction of whole files.
 - :mod:`superres.metrics` -- error measures.
 - :mod:`superres.evaluate` -- the evaluation table.
+- :mod:`superres.report` -- spectrogram and history plots, the HTML listening report.
+- :mod:`superres.bench` -- the speed benchmark.
+- :mod:`superres.corpus` -- the training corpus from Debian packages (full-band music, licences).
 """
 
 __version__ = "0.1.0"

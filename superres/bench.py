@@ -13,8 +13,12 @@ import time
 
 import numpy as np
 
-#: Network sizes measured: name -> (units, dense, dense2).
-SIZES = {"full": (300, 500, 20), "demo": (32, 64, 20)}
+#: Networks measured: name -> (architecture, settings). ``full`` is the blog's network.
+NETWORKS = {
+    "full": ("bilstm", {"units": 300, "dense": 500, "dense2": 20}),
+    "demo": ("bilstm", {"units": 32, "dense": 64, "dense2": 20}),
+    "sbr": ("sbr", {"channels": 64, "bands": 32, "kernel": 5}),
+}
 
 
 def _peak_mb():
@@ -28,20 +32,47 @@ def _signal(seconds, rate, channels=2, seed=0):
     return np.clip(np.stack([x] * channels, axis=1) * 32768, -32768, 32767).astype(np.int16)
 
 
-def measure(kind, size=None, seconds=4.0, overlap=None, steps=6, batch=64):
+def _config(size):
+    arch, settings = NETWORKS[size]
+    dataset = {"encoding": "bits", "input": "naive"} if arch == "bilstm" else {"encoding": "pcm", "input": "sinc"}
+    return {"arch": arch, "window": 50 if arch == "bilstm" else 8192, "bits": 16, **settings, "dataset": dataset}
+
+
+def _label(size):
+    arch, s = NETWORKS[size]
+    if arch == "bilstm":
+        return f"BiLSTM {size} ({s['units']}/{s['dense']})"
+    return f"sbr ({s['channels']} ch, {s['bands']} bands)"
+
+
+def _timed(fn, *args):
+    fn(*args)  # warm-up: graph tracing
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def measure(kind, size=None, seconds=4.0, overlap=None, steps=6, batch=None, xla=False, baseline=False):
     """Run one measurement in this process and return its figures.
 
     Parameters
     ----------
-    kind : {"sinc", "predict", "train", "dataset"}
+    kind : {"sinc", "predict", "train"}
     size : str, optional
-        Key of :data:`SIZES` for ``predict`` and ``train``.
+        Key of :data:`NETWORKS` for ``predict`` and ``train``.
     seconds : float
         Seconds of stereo 22.05 kHz input for ``sinc`` and ``predict``.
     overlap : int, optional
-        Window overlap for ``predict`` (default: half a window).
-    steps, batch : int
-        Timed training steps and their batch size.
+        Window overlap for ``predict`` (default: the architecture's).
+    steps : int
+        Timed training steps.
+    batch : int, optional
+        Training batch (default: the architecture's) or inference batch.
+    xla : bool
+        Compile the predict or train step with XLA (``jit_compile=True``).
+    baseline : bool
+        ``predict`` the straightforward way: windows encoded as float32 bits in numpy, ``Model.predict`` with
+        its default batch of 32, no overlap (the reference for the issue's "3x faster" target).
 
     Returns
     -------
@@ -53,46 +84,70 @@ def measure(kind, size=None, seconds=4.0, overlap=None, steps=6, batch=64):
 
     if kind == "sinc":
         x = _signal(seconds, 22050)
-        t = time.perf_counter()
-        sinc_upsample(x)
-        dt = time.perf_counter() - t
+        dt = _timed(sinc_upsample, x)
         return {"what": "sinc (soxr VHQ) upsample, stereo", "x_real_time": seconds / dt,
                 "samples_per_s": seconds * 44100 * 2 / dt, "peak_mb": _peak_mb()}
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    from .models import build_bilstm, make_optimizer
+    from .models import build_bilstm, build_model, make_optimizer
+    from .runs import ARCH_DEFAULTS
 
-    units, dense, dense2 = SIZES[size]
+    config = _config(size)
     keras.utils.set_random_seed(0)
-    model = build_bilstm(50, 16, units, dense, dense2)
+    model = build_model(config)
+    xla_note = ", XLA" if xla else ""
     if kind == "predict":
-        from .predict import default_hop, predict_array
+        from .predict import Predictor
 
-        hop = default_hop(50) if overlap is None else 50 - overlap
         x = _signal(seconds, 22050)
-        predict_array(model, x[:2205], 50, hop)  # warm-up: graph tracing
-        t = time.perf_counter()
-        predict_array(model, x, 50, hop)
-        dt = time.perf_counter() - t
-        return {"what": f"predict, BiLSTM {size} ({units}/{dense}), overlap {50 - hop}, stereo",
-                "x_real_time": seconds / dt, "samples_per_s": seconds * 44100 * 2 / dt, "peak_mb": _peak_mb()}
+        if baseline:
+            from .encoding import int16_to_bits, make_windows
+
+            ref = build_bilstm(50, 16, **NETWORKS[size][1], input_dtype="float32")
+            ref.set_weights(model.get_weights())
+
+            def run(x):
+                up = np.repeat(x, 2, axis=0)
+                for c in range(x.shape[1]):
+                    bits = int16_to_bits(make_windows(up[:, c], 50, 50)).astype(np.float32)
+                    y = ref.predict(bits, verbose=0)
+                    np.clip(np.rint(y[..., 0].reshape(-1)[:up.shape[0]] * 32768), -32768, 32767).astype(np.int16)
+
+            dt = _timed(run, x)
+            what = f"predict, {_label(size)}, overlap 0, straightforward: float32 bits, Model.predict (batch 32)"
+        else:
+            p = Predictor(model, config, overlap, batch)
+            if xla:
+                p.model.jit_compile = True
+            dt = _timed(p.array, x)
+            what = (f"predict, {_label(size)}, overlap {p.window - p.hop}, batch {p.batch_size}{xla_note}")
+        return {"what": what + ", stereo", "x_real_time": seconds / dt, "samples_per_s": seconds * 44100 * 2 / dt,
+                "peak_mb": _peak_mb()}
     if kind == "train":
         from .loader import WindowBatches
+        from .losses import make_loss
 
+        defaults = ARCH_DEFAULTS[config["arch"]]
+        batch = batch or defaults["batch_size"]
         rng = np.random.default_rng(0)
         n = batch * (steps + 2)
-        xs = rng.integers(0, 2, (n, 50, 16), dtype=np.uint8)
-        ys = rng.integers(-3000, 3000, (n, 50), dtype=np.int16)
-        model.compile(optimizer=make_optimizer(), loss="mae")
+        window = config["window"]
+        if config["arch"] == "bilstm":
+            xs = rng.integers(0, 2, (n, window, 16), dtype=np.uint8)
+        else:
+            xs = rng.integers(-3000, 3000, (n, window), dtype=np.int16)
+        ys = rng.integers(-3000, 3000, (n, window), dtype=np.int16)
+        model.compile(optimizer=make_optimizer(defaults["lr"], defaults["decay"]),
+                      loss=make_loss({**defaults, **config}), jit_compile=xla)
         data = WindowBatches(xs, ys, batch)
         model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up
         t = time.perf_counter()
         model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
         dt = time.perf_counter() - t
-        return {"what": f"train, BiLSTM {size} ({units}/{dense}), batch {batch}",
-                "samples_per_s": steps * batch * 50 / dt, "peak_mb": _peak_mb()}
+        return {"what": f"train, {_label(size)}, batch {batch}{xla_note}",
+                "samples_per_s": steps * batch * window / dt, "peak_mb": _peak_mb()}
     raise ValueError(f"unknown measurement {kind!r}")
 
 

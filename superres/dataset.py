@@ -1,9 +1,11 @@
 """Stage 20: windowed, bit-encoded training and test arrays, written incrementally to ``.npy`` files.
 
-Layout of the dataset folder (``format_version`` 1):
+Layout of the dataset folder (``format_version`` 2):
 
-- ``train_x.npy``, ``test_x.npy``: uint8, shape (windows, window, 16) -- the naive-upsampled 22.05 kHz
-  signal (each sample repeated twice, at 44.1 kHz) encoded as in :mod:`superres.encoding`.
+- ``train_x.npy``, ``test_x.npy``: the 22.05 kHz signal upsampled to 44.1 kHz -- ``input="naive"`` (each
+  sample repeated twice, the blog's input) or ``"sinc"`` (soxr VHQ band-limited interpolation) -- and stored
+  as ``encoding="bits"``: uint8, shape (windows, window, 16), as in :mod:`superres.encoding` (the blog's), or
+  ``encoding="pcm"``: int16, shape (windows, window).
 - ``train_y.npy``, ``test_y.npy``: int16, shape (windows, window) -- the original 44.1 kHz samples of the
   same steps.
 - ``meta.json``: format version, rates, factor, window, hop, encoding, the songs and their window counts.
@@ -20,14 +22,18 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from .audio import FACTOR, HIGH_RATE, LOW_RATE, fit_length, naive_upsample, read_audio
+from .audio import FACTOR, HIGH_RATE, LOW_RATE, fit_length, naive_upsample, read_audio, sinc_upsample
 from .encoding import BITS, int16_to_bits
 from .errors import UserError
 from .manifest import FORMAT_VERSION, read_manifest, write_json_atomic
 from .scan import load_scan, reference_path
 
 META_NAME = "meta.json"
-ENCODING = "int16 two's complement, 16 bits, MSB (sign) first, uint8 0/1"
+#: Input encodings: name -> description stored in meta.json.
+ENCODINGS = {"bits": "int16 two's complement, 16 bits, MSB (sign) first, uint8 0/1",
+             "pcm": "int16 samples"}
+#: How the 22.05 kHz signal is brought to 44.1 kHz before encoding.
+INPUTS = ("naive", "sinc")
 SPLITS = ("train", "test")
 #: Windows encoded per block while writing; bounds memory to about 8 MB per block.
 _BLOCK_WINDOWS = 8192
@@ -48,7 +54,18 @@ def _part_ranges(frames, train_fraction):
     return {"train": (0, s), "test": (s, frames)}
 
 
-def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, log=print):
+def x_shape(n, window, encoding):
+    """Shape of an input array of ``n`` windows."""
+    return (n, window, BITS) if encoding == "bits" else (n, window)
+
+
+def upsample_input(low, kind):
+    """The network's input signal at 44.1 kHz: int16 (n, c) -> int16 (2 n, c), naive or sinc."""
+    return naive_upsample(low) if kind == "naive" else sinc_upsample(low)
+
+
+def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, log=print, input="naive",
+                  encoding="bits"):
     """Encode every scanned song into the train/test arrays.
 
     Parameters
@@ -63,6 +80,10 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
         Steps between window starts; default ``window`` (no overlap).
     train_fraction : float
         Share of each song, from its start, that goes to training.
+    input : {"naive", "sinc"}
+        How the 22.05 kHz signal is upsampled to the network's input.
+    encoding : {"bits", "pcm"}
+        How input samples are stored: 16-bit vectors (the blog) or plain int16.
 
     Returns
     -------
@@ -72,6 +93,9 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
     hop = hop or window
     if window < 2 or window % FACTOR or hop < 1:
         raise UserError(f"window must be an even number >= 2 and hop >= 1 (got window={window}, hop={hop})")
+    if input not in INPUTS or encoding not in ENCODINGS:
+        raise UserError(f"input must be one of {INPUTS} and encoding one of {tuple(ENCODINGS)} "
+                        f"(got {input!r}, {encoding!r})")
     if not 0 < train_fraction < 1:
         raise UserError(f"train fraction must be between 0 and 1 (got {train_fraction})")
     scan_dir, out_dir = Path(scan_dir), Path(out_dir)
@@ -97,7 +121,9 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
     tmp = {}
     arrays = {}
     for k in SPLITS:
-        for kind, dtype, shape in (("x", np.uint8, (counts[k], window, BITS)), ("y", np.int16, (counts[k], window))):
+        x_dtype = np.uint8 if encoding == "bits" else np.int16
+        for kind, dtype, shape in (("x", x_dtype, x_shape(counts[k], window, encoding)),
+                                   ("y", np.int16, (counts[k], window))):
             tmp[k, kind] = out_dir / f".{k}_{kind}.tmp.npy"
             arrays[k, kind] = open_memmap(tmp[k, kind], mode="w+", dtype=dtype, shape=shape)
 
@@ -110,14 +136,15 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
                             "re-run 10-scan.py")
         frames = e["frames_high"]
         ref = fit_length(ref, frames)
-        inp = fit_length(naive_upsample(low), frames)
+        inp = fit_length(upsample_input(low, input), frames)
+        encode = int16_to_bits if encoding == "bits" else np.asarray
         for k, (a, b) in _part_ranges(frames, train_fraction).items():
             nw = full_windows(b - a, window, hop)
             for c in range(ref.shape[1]):
                 for w0 in range(0, nw, _BLOCK_WINDOWS):
                     w1 = min(nw, w0 + _BLOCK_WINDOWS)
                     idx = a + np.arange(w0, w1)[:, None] * hop + np.arange(window)[None, :]
-                    arrays[k, "x"][pos[k]:pos[k] + w1 - w0] = int16_to_bits(inp[idx, c])
+                    arrays[k, "x"][pos[k]:pos[k] + w1 - w0] = encode(inp[idx, c])
                     arrays[k, "y"][pos[k]:pos[k] + w1 - w0] = ref[idx, c]
                     pos[k] += w1 - w0
         log(f"encoded {e['source']}: {song['windows']['train']} train, {song['windows']['test']} test windows")
@@ -135,11 +162,12 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
         "high_rate": HIGH_RATE,
         "low_rate": LOW_RATE,
         "factor": FACTOR,
-        "input": "naive",
+        "input": input,
         "window": window,
         "hop": hop,
         "bits": BITS,
-        "encoding": ENCODING,
+        "encoding": encoding,
+        "encoding_description": ENCODINGS[encoding],
         "train_fraction": train_fraction,
         "counts": counts,
         "songs": songs,
@@ -158,7 +186,7 @@ def open_split(dataset_dir, split):
 
     Returns
     -------
-    x : memmap of uint8, shape (windows, window, 16)
+    x : memmap of uint8, shape (windows, window, 16), or of int16, shape (windows, window) (see ``encoding``)
     y : memmap of int16, shape (windows, window)
     """
     dataset_dir = Path(dataset_dir)
@@ -174,7 +202,7 @@ def open_split(dataset_dir, split):
             raise UserError(f"{path}: corrupt array ({e}); re-run 20-make-dataset.py")
     x, y = out
     n = meta["counts"][split]
-    if x.shape != (n, meta["window"], meta["bits"]) or y.shape != (n, meta["window"]):
+    if x.shape != x_shape(n, meta["window"], meta["encoding"]) or y.shape != (n, meta["window"]):
         raise UserError(f"{dataset_dir}: {split} arrays have shapes {x.shape}, {y.shape}, not what meta.json "
                         "says; re-run 20-make-dataset.py")
     return x, y

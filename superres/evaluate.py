@@ -12,6 +12,7 @@ network never trained on) is scored.
 """
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -86,28 +87,34 @@ def songs_from_pairs(reference_dir):
     return out
 
 
-def model_estimate(model, config, song, hop=None):
+def model_estimate(predictor, song):
     """Run a model on the part of a song to score, as a whole-file prediction would give it.
 
-    The stream starts at a window-grid point at least one window before ``song.start``, so every window
-    covering the scored part is computed with exactly the input a whole-file run gives it.
+    The stream starts at a window-grid point at least one window before ``song.start`` (plus the sinc
+    resampler's reach, for sinc-input models), so every window covering the scored part is computed with
+    exactly the input a whole-file run gives it.
 
     Returns
     -------
-    ndarray of int16, shape (n, channels)
+    estimate : ndarray of int16, shape (n, channels)
         Zero before the predicted span; the scored part is filled.
+    frames : int
+        44.1 kHz frames computed (for the speed figure).
     """
-    from .predict import default_hop, predict_array
-
-    window = config["window"]
-    hop = hop or default_hop(window)
+    window, hop = predictor.window, predictor.hop
     grid = 2 * hop  # window starts that also fall on whole 22.05 kHz frames
-    a = max(0, (song.start - window) // grid * grid)
-    y = predict_array(model, song.low[a // 2:], window, hop)
+    margin = 0 if predictor.input_kind == "naive" else _SINC_REACH
+    a = max(0, (song.start - window - margin) // grid * grid)
+    y = predictor.array(song.low[a // 2:])
     est = np.zeros_like(song.reference)
     m = min(y.shape[0], est.shape[0] - a)
     est[a:a + m] = y[:m]
-    return est
+    return est, y.shape[0]
+
+
+#: 44.1 kHz frames before the scored part that a sinc-input model's stream starts early, so that the
+#: resampler's filter (a few ms for soxr VHQ) has the same input as in a whole-file run.
+_SINC_REACH = 8192
 
 
 def folder_estimate(folder, manifest, song):
@@ -152,7 +159,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         ``name``, ``seconds``, ``scores`` {method: {metric: value}}), ``mean`` {method: {metric: value}}
         over songs; with ``keep_audio`` also ``audio`` per song {"input", method...: int16 arrays}.
     """
-    from .predict import load_model
+    from .predict import Predictor, load_model
 
     sources = []  # (method name, callable(song) -> estimate)
     configs = []
@@ -160,15 +167,16 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         m = read_manifest(folder, "predict", "prediction manifest")
         cfg = load_config(m["model_dir"])
         configs.append(cfg)
-        sources.append((Path(m["model_dir"]).name, lambda s, f=folder, m=m: folder_estimate(f, m, s)))
+        sources.append((Path(m["model_dir"]).name, lambda s, f=folder, m=m: (folder_estimate(f, m, s), None)))
     for mdir in models:
         model, cfg = load_model(mdir)
         configs.append(cfg)
-        sources.append((Path(mdir).name, lambda s, model=model, cfg=cfg: model_estimate(model, cfg, s)))
+        predictor = Predictor(model, cfg)
+        sources.append((Path(mdir).name, lambda s, p=predictor: model_estimate(p, s)))
     if pairs:
         ref_dir, est_dir = pairs
         songs = songs_from_pairs(ref_dir)
-        sources.append((Path(est_dir).name, lambda s: folder_estimate(est_dir, {"files": []}, s)))
+        sources.append((Path(est_dir).name, lambda s: (folder_estimate(est_dir, {"files": []}, s), None)))
         part = "whole files"
     else:
         if scan_dir is None:
@@ -188,12 +196,19 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
               "part": part, "rate": HIGH_RATE, "songs": []}
     if keep_audio:
         result["audio"] = {}
+    timing = {}  # method -> [compute seconds, 44.1 kHz frames]
+    calls = [(b, lambda s, b=b: (baseline(b, s.low, s.reference.shape[0]), s.reference.shape[0]))
+             for b in BASELINES] + [(name, fn) for name, (_, fn) in zip(names, sources)]
     for song in songs:
-        n = song.reference.shape[0]
         ref = song.reference[song.start:song.stop]
-        estimates = {b: baseline(b, song.low, n) for b in BASELINES}
-        for name, (_, fn) in zip(names, sources):
-            estimates[name] = fn(song)
+        estimates = {}
+        for name, fn in calls:
+            t = time.perf_counter()
+            estimates[name], frames = fn(song)
+            if frames is not None:
+                spent = timing.setdefault(name, [0.0, 0])
+                spent[0] += time.perf_counter() - t
+                spent[1] += frames
         scores = {m: score(ref, est[song.start:song.stop]) for m, est in estimates.items()}
         result["songs"].append({"name": song.name, "seconds": (song.stop - song.start) / HIGH_RATE,
                                 "channels": int(ref.shape[1]), "scores": scores})
@@ -204,6 +219,8 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         log(f"scored {song.name}")
     result["mean"] = {m: {k: _mean([s["scores"][m][k] for s in result["songs"]]) for k in METRICS}
                       for m in methods}
+    # Seconds of 44.1 kHz audio (all its channels) produced per second of compute, in this process.
+    result["x_real_time"] = {m: frames / HIGH_RATE / seconds for m, (seconds, frames) in timing.items() if seconds}
     return result
 
 
@@ -216,10 +233,14 @@ def _fmt(v):
     return "n/a" if not math.isfinite(v) else f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"
 
 
-def format_table(rows, methods, metrics, markdown=False):
-    """One table: a row per method, a column per metric."""
+def format_table(rows, methods, metrics, markdown=False, speed=None):
+    """One table: a row per method, a column per metric; with ``speed`` ({method: x real time}) one more."""
     head = ["method"] + [f"{k} ({METRICS_UNITS[k]})" if markdown and METRICS_UNITS.get(k) else k for k in metrics]
     body = [[m] + [_fmt(rows[m][k]) for k in metrics] for m in methods]
+    if speed:
+        head.append("x real time")
+        for r, m in zip(body, methods):
+            r.append(f"{speed[m]:.1f}" if m in speed else "")
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
@@ -242,8 +263,10 @@ def format_result(result, markdown=False, per_song=True):
                     format_table(s["scores"], result["methods"], metrics, markdown), ""]
     title = f"Mean over {len(result['songs'])} songs ({result['part']})"
     out += [f"**{title}**" if markdown else title, "",
-            format_table(result["mean"], result["methods"], metrics, markdown)]
+            format_table(result["mean"], result["methods"], metrics, markdown, result.get("x_real_time"))]
     legend = ("MAE in 16-bit units (lower is better); SNR in dB (higher is better); LSD and LSD-HF: "
               "log-spectral distance over the whole band and over 11.025-22.05 kHz (lower is better); "
-              "HF energy: energy above 11.025 kHz relative to the original, dB (0 is right).")
+              "HF energy: energy above 11.025 kHz relative to the original, dB (0 is right); x real time: "
+              "seconds of 44.1 kHz audio produced per second of compute in this run (one process, this "
+              "machine; blank for prediction folders computed elsewhere).")
     return "\n".join(out + ["", legend])

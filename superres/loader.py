@@ -1,17 +1,47 @@
-"""Batches for Keras from the memory-mapped dataset arrays, never loading a split whole."""
+"""Batches for Keras from the memory-mapped dataset arrays, never loading a split whole.
+
+:class:`WindowBatches` (a ``keras.utils.PyDataset``) works with every Keras backend; :func:`make_tf_dataset`
+is the ``tf.data`` pipeline used with the TensorFlow backend, with prefetching and sharding across the workers of
+a :mod:`tf.distribute <superres.distribute>` strategy. Both take the window order of each epoch from
+:func:`epoch_order`, so they give the same batches.
+"""
 
 import math
+import threading
 
 import numpy as np
 import keras
 
 
-class WindowBatches(keras.utils.PyDataset):
-    """Batches of (bits as float32, samples as float32 in [-1, 1)) from memmapped arrays.
+def epoch_order(n, seed, epoch, shuffle=True):
+    """The window order of one epoch: a permutation that depends only on ``seed`` and ``epoch``.
+
+    A resumed run therefore sees the same batches as an uninterrupted one, whatever the loader.
 
     Parameters
     ----------
-    x : array-like of uint8, shape (windows, window, 16)
+    n : int
+        Windows in the split.
+    seed, epoch : int
+        ``epoch`` is 0-based.
+    shuffle : bool
+        ``False`` gives ``0, 1, ..., n - 1`` for every epoch.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+    """
+    return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+
+
+class WindowBatches(keras.utils.PyDataset):
+    """Batches of (inputs in their stored dtype, samples as float32 in [-1, 1)) from memmapped arrays.
+
+    The inputs are not converted: the models cast them in their first layer (:func:`superres.models.input_layers`).
+
+    Parameters
+    ----------
+    x : array-like of uint8, shape (windows, window, 16), or of int16, shape (windows, window)
     y : array-like of int16, shape (windows, window)
     batch_size : int
     shuffle : bool
@@ -31,9 +61,7 @@ class WindowBatches(keras.utils.PyDataset):
     def set_epoch(self, epoch):
         """Choose the window order of epoch ``epoch`` (0-based); Keras moves on by one after each epoch."""
         self.epoch = epoch
-        n = len(self.x)
-        self.order = (np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle
-                      else np.arange(n))
+        self.order = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)
@@ -44,6 +72,121 @@ class WindowBatches(keras.utils.PyDataset):
     def __getitem__(self, i):
         # Sorted indices read the memmap front to back within a batch.
         idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
-        xb = np.asarray(self.x[idx], dtype=np.float32)
+        xb = np.asarray(self.x[idx])
         yb = np.asarray(self.y[idx], dtype=np.float32)[..., None] / 32768.0
         return xb, yb
+
+
+def steps_per_epoch(n, batch_size, num_replicas=1):
+    """Global batches per epoch of :func:`make_tf_dataset`.
+
+    The last, partial batch is split among the replicas in parts that differ by at most one window (whose
+    gradients are then averaged with equal weights: a negligible difference from one process). If it has fewer
+    windows than there are replicas it is left out (at most ``num_replicas - 1`` windows of an epoch) rather
+    than give a replica an empty batch, which not every kernel accepts.
+    """
+    steps = math.ceil(n / batch_size)
+    if num_replicas > 1 and 0 < n % batch_size < num_replicas:
+        steps -= 1
+    return steps
+
+
+class _ReplicaRows:
+    """Reads one replica's part of one global batch: ``k`` numbers (epoch, step, replica) in that order.
+
+    Global batch ``i`` of epoch ``e`` is ``epoch_order(...)[i * batch_size:(i + 1) * batch_size]``, exactly the
+    batch :class:`WindowBatches` gives, split into ``num_replicas`` consecutive parts as ``np.array_split``
+    would (equal parts for a full batch).
+    """
+
+    def __init__(self, x, y, batch_size, num_replicas, shuffle, seed):
+        self.x, self.y = x, y
+        self.batch_size, self.num_replicas = batch_size, num_replicas
+        self.steps = steps_per_epoch(len(x), batch_size, num_replicas)
+        self.shuffle, self.seed = shuffle, seed
+        self._orders = {}
+        # tf.data may call us from several threads; compute each epoch's permutation once.
+        self._lock = threading.Lock()
+
+    def order(self, epoch):
+        with self._lock:
+            if epoch not in self._orders:
+                # Keep this epoch's and the previous one's: prefetching runs ahead across the boundary.
+                for old in [e for e in self._orders if e < epoch - 1]:
+                    del self._orders[old]
+                self._orders[epoch] = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
+            return self._orders[epoch]
+
+    def __call__(self, k):
+        epoch, rest = divmod(int(k), self.steps * self.num_replicas)
+        step, replica = divmod(rest, self.num_replicas)
+        lo = step * self.batch_size
+        q, r = divmod(min(self.batch_size, len(self.x) - lo), self.num_replicas)
+        lo += replica * q + min(replica, r)
+        hi = lo + q + (replica < r)
+        # Sorted indices read the memmap front to back within a batch.
+        idx = np.sort(self.order(epoch)[lo:hi])
+        xb = np.asarray(self.x[idx])
+        yb = np.asarray(self.y[idx], dtype=np.float32)[..., None] / 32768.0
+        return xb, yb
+
+
+def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repeat=False, num_replicas=1,
+                    num_workers=1, worker_index=0):
+    """A ``tf.data`` pipeline of the same batches as :class:`WindowBatches`, read from the memmaps as needed.
+
+    An index dataset numbers the (epoch, step, replica) parts of the global batches; it is sharded by worker
+    first, so a worker reads only the rows of its own replicas, and each part is gathered from the memmaps
+    (sorted indices) in a ``tf.numpy_function``, then prefetched. Nothing loads a split whole.
+
+    Parameters
+    ----------
+    x : array-like of uint8, shape (windows, window, 16), or of int16, shape (windows, window)
+    y : array-like of int16, shape (windows, window)
+    batch_size : int
+        Global batch: windows per step over all replicas; each replica gets ``batch_size / num_replicas``.
+    shuffle : bool
+        Window order of epoch ``e`` from :func:`epoch_order` (``seed``, ``e``), as :meth:`WindowBatches.set_epoch`.
+    seed : int
+    first_epoch : int
+        The epoch the stream starts at (0-based; a resumed run starts after its last finished epoch).
+    repeat : bool
+        ``True``: an endless stream of epochs ``first_epoch, first_epoch + 1, ...`` (pass
+        :func:`steps_per_epoch` to ``Model.fit``; the iterator then carries on across epochs instead of
+        restarting). ``False``: epoch ``first_epoch`` once.
+    num_replicas : int
+        Replicas in sync over all workers (``strategy.num_replicas_in_sync``); must divide ``batch_size``.
+    num_workers, worker_index : int
+        This process's place among the workers (``tf.distribute.InputContext``).
+
+    Returns
+    -------
+    tf.data.Dataset
+        Elements ``(x, y)``: ``x`` in its stored dtype, ``y`` float32 of shape (batch, window, 1) in [-1, 1);
+        one element per local replica and step, in the order ``tf.distribute`` hands them to the replicas.
+    """
+    import tensorflow as tf  # only here: the rest of the package stays backend-agnostic
+
+    if batch_size % num_replicas or num_replicas % num_workers or not 0 <= worker_index < num_workers:
+        raise ValueError(f"batch {batch_size}, {num_replicas} replicas, worker {worker_index} of {num_workers}: "
+                         "the batch must split evenly over the replicas, and the replicas over the workers")
+    rows = _ReplicaRows(x, y, int(batch_size), num_replicas, shuffle, seed)
+    if rows.steps == 0:
+        raise ValueError(f"{len(x)} windows are too few for {num_replicas} replicas")
+    start = first_epoch * rows.steps * num_replicas
+    stop = start + rows.steps * num_replicas
+    index = tf.data.Dataset.counter(start) if repeat else tf.data.Dataset.range(start, stop)
+    # num_replicas is a multiple of num_workers, so worker w gets the parts w, w + W, ... of every step.
+    index = index.shard(num_workers, worker_index)
+
+    def read(k):
+        xb, yb = tf.numpy_function(rows, [k], (tf.as_dtype(x.dtype), tf.float32), stateful=False)
+        xb.set_shape((None, *x.shape[1:]))
+        yb.set_shape((None, y.shape[1], 1))
+        return xb, yb
+
+    ds = index.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Sharded by hand above; tf.distribute must not shard (or copy) it again.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)

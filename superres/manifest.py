@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import UserError
 
 #: Bumped whenever the layout of any stage's output changes incompatibly.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 MANIFEST_NAME = "manifest.json"
 

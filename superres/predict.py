@@ -1,8 +1,9 @@
 """Apply a trained model to whole files, in chunks, in bounded memory.
 
 The input is read block by block (resampled to 22.05 kHz on the fly when it has another rate), each block is
-naive-upsampled, cut into the model's windows (overlapping, crossfaded by weighted overlap-add; see
-:class:`StreamUpsampler`), bit-encoded and run through the network, and the output is written block by block.
+upsampled as the model's dataset was (naive or sinc), cut into the model's windows (overlapping, crossfaded
+by weighted overlap-add; see :class:`StreamUpsampler`) and run through the network as int16 samples (bit
+decoding, where the model wants bits, happens inside the graph), and the output is written block by block.
 Each window is computed on its own input, so the result is identical to processing the file in one piece.
 The output has exactly twice the 22.05 kHz frames, the input's channels (each one its own stream) and
 16-bit samples rounded and clipped, never wrapped.
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+import soxr
+
 from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
-                    open_atomic_writer, read_blocks, to_int16)
-from .encoding import int16_to_bits
+                    open_atomic_writer, read_blocks, to_float, to_int16)
 from .errors import UserError
 from .manifest import FORMAT_VERSION, MANIFEST_NAME, read_manifest, write_json_atomic
 from .scan import load_scan
-from .runs import load_config
+from .runs import arch_keys, load_config
 
 #: Output sample formats offered to the user, by libsndfile subtype.
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
@@ -40,6 +42,8 @@ def load_model(model_dir, which="best"):
     """
     import keras
 
+    from . import models  # noqa: F401  (registers the custom layers the file refers to)
+
     model_dir = Path(model_dir)
     config = load_config(model_dir)
     path = model_dir / f"{which}.keras"
@@ -54,13 +58,38 @@ def load_model(model_dir, which="best"):
     return model, config
 
 
-def crossfade_weights(window):
-    """Weights of one window's samples in the overlap-add: ``sin(pi (i + 0.5) / window)``, i = 0..window-1.
+def crossfade_weights(window, ramp=None):
+    """Weights of one window's samples in the overlap-add: sine ramps of ``ramp`` steps at both ends.
 
-    Highest mid-window, where the bidirectional network sees context on both sides, lowest (but never 0, so
-    that the first and last samples of a file stay defined) at the edges.
+    ``w[i] = sin(pi/2 (i + 0.5) / ramp)`` over the first ``ramp`` steps, mirrored over the last, 1 between;
+    ``ramp = window // 2`` (the default) gives ``sin(pi (i + 0.5) / window)``. Highest mid-window, where the
+    network sees context on both sides, lowest (but never 0, so that the first and last samples of a file
+    stay defined) at the edges.
     """
-    return np.sin(np.pi * (np.arange(window) + 0.5) / window)
+    ramp = max(1, min(ramp or window // 2, window // 2))
+    w = np.ones(window)
+    up = np.sin(np.pi / 2 * (np.arange(ramp) + 0.5) / ramp)
+    w[:ramp], w[window - ramp:] = up, up[::-1]
+    return w
+
+
+class InputStream:
+    """The network's input at 44.1 kHz from a stream of int16 22.05 kHz blocks: naive or sinc upsampling.
+
+    The sinc stream (soxr VHQ, the resampler of :func:`superres.audio.sinc_upsample`) gives the same samples
+    as upsampling the whole signal at once, however the stream is cut, but delivers them with a delay.
+    """
+
+    def __init__(self, kind, channels):
+        self.stream = None if kind == "naive" else soxr.ResampleStream(LOW_RATE, HIGH_RATE, channels,
+                                                                        dtype="float64", quality="VHQ")
+        self.channels = channels
+
+    def push(self, low, last=False):
+        """int16 (n, channels) -> the int16 44.1 kHz frames now available (naive: exactly 2 n)."""
+        if self.stream is None:
+            return np.repeat(low, FACTOR, axis=0)
+        return to_int16(self.stream.resample_chunk(to_float(low), last=last))
 
 
 class StreamUpsampler:
@@ -74,29 +103,33 @@ class StreamUpsampler:
     Parameters
     ----------
     model : keras.Model
-        Input (batch, window, 16) bits, output (batch, window, 1) float samples in [-1, 1).
+        Input (batch, window) int16 (:func:`superres.models.inference_model`), output (batch, window, 1)
+        float samples in [-1, 1).
     window, hop : int
         In 44.1 kHz steps; ``hop <= window``.
     channels : int
     batch_size : int
-        Windows per inference batch.
+        Windows per inference call.
+    input_kind : {"naive", "sinc"}
+        How the network's input is upsampled (the dataset's ``input``).
     """
 
-    def __init__(self, model, window, hop, channels, batch_size=1024):
+    def __init__(self, model, window, hop, channels, batch_size=64, input_kind="naive"):
         if not 0 < hop <= window:
             raise UserError(f"overlap must leave a hop between 1 and the window ({window}) (hop is {hop})")
         self.model, self.window, self.hop, self.batch_size = model, window, hop, batch_size
-        self.weights = crossfade_weights(window)
+        self.weights = crossfade_weights(window, window - hop)
+        self.source = InputStream(input_kind, channels)
         self.inp = np.zeros((0, channels), dtype=np.int16)  # upsampled input from global step ``next_start``
         self.acc = np.zeros((0, channels))  # weighted sums from global step ``out_pos``
         self.norm = np.zeros(0)
         self.next_start = 0  # start of the next window to compute
         self.out_pos = 0  # first output step not yet returned
-        self.pushed = 0  # 44.1 kHz steps pushed so far
+        self.pushed = 0  # 44.1 kHz steps the output will have so far (twice the frames pushed)
 
     def push(self, low):
         """Add int16 22.05 kHz frames (n, channels); return the int16 44.1 kHz output that is final."""
-        self.inp = np.concatenate([self.inp, np.repeat(low, FACTOR, axis=0)])
+        self.inp = np.concatenate([self.inp, self.source.push(low)])
         self.pushed += low.shape[0] * FACTOR
         k = 0 if self.inp.shape[0] < self.window else (self.inp.shape[0] - self.window) // self.hop + 1
         self._run(k)
@@ -104,6 +137,8 @@ class StreamUpsampler:
 
     def finish(self):
         """Compute the last windows (zero-padded past the end) and return the rest of the output."""
+        self.inp = np.concatenate([self.inp, self.source.push(np.zeros((0, self.inp.shape[1]), np.int16), True)])
+        self.inp = self.inp[:max(0, self.pushed - self.next_start)]  # the resampler may give a frame too many
         covered = self.next_start - self.hop + self.window if self.next_start else 0
         # As many more windows as it takes for the last one to reach the end.
         k = 0 if covered >= self.pushed else max(0, -(-(self.pushed - self.window - self.next_start) // self.hop)) + 1
@@ -120,24 +155,38 @@ class StreamUpsampler:
             return
         w, h, ch = self.window, self.hop, self.inp.shape[1]
         idx = np.arange(k)[:, None] * h + np.arange(w)[None, :]
-        wins = self.inp[idx]  # (k, window, channels)
-        bits = int16_to_bits(np.moveaxis(wins, 2, 0).reshape(ch * k, w)).astype(np.float32)
-        # predict_on_batch over slices: Model.predict would build a new input pipeline (and copy the
-        # array) on every call.
-        y = np.concatenate([np.asarray(self.model.predict_on_batch(bits[i:i + self.batch_size]))
-                            for i in range(0, bits.shape[0], self.batch_size)]).reshape(ch, k, w)
-        end = self.next_start + (k - 1) * h + w  # global end of the last window
-        grow = end - self.out_pos - self.acc.shape[0]
+        wins = np.ascontiguousarray(np.moveaxis(self.inp[idx], 2, 0).reshape(ch * k, w))
+        y = np.concatenate([self._predict(wins[i:i + self.batch_size])
+                            for i in range(0, wins.shape[0], self.batch_size)]).reshape(ch, k, w)
+        # Overlap-add without a loop over windows: cut every window into r = ceil(w / h) hop-long pieces;
+        # piece j of window i lands on output block i + j, so r shifted additions place them all.
+        r = -(-w // h)
+        pad = r * h - w
+        pieces = np.pad(y * self.weights, ((0, 0), (0, 0), (0, pad))).reshape(ch, k, r, h)
+        wpieces = np.pad(self.weights, (0, pad)).reshape(r, h)
+        blocks, wblocks = np.zeros((ch, k + r - 1, h)), np.zeros((k + r - 1, h))
+        for j in range(r):
+            blocks[:, j:j + k] += pieces[:, :, j]
+            wblocks[j:j + k] += wpieces[j]
+        span = (k + r - 1) * h
+        base = self.next_start - self.out_pos
+        grow = base + span - self.acc.shape[0]
         if grow > 0:
             self.acc = np.concatenate([self.acc, np.zeros((grow, ch))])
             self.norm = np.concatenate([self.norm, np.zeros(grow)])
-        base = self.next_start - self.out_pos
-        for i in range(k):
-            a = base + i * h
-            self.acc[a:a + w] += y[:, i, :].T * self.weights[:, None]
-            self.norm[a:a + w] += self.weights
+        self.acc[base:base + span] += blocks.reshape(ch, span).T
+        self.norm[base:base + span] += wblocks.reshape(span)
         self.next_start += k * h
         self.inp = self.inp[k * h:]
+
+    def _predict(self, wins):
+        """The network's output for up to ``batch_size`` windows, (n, window), as floats."""
+        n = wins.shape[0]
+        if n < self.batch_size:
+            # Always the same batch shape: a new shape would make the backend trace (compile) the graph again.
+            wins = np.concatenate([wins, np.zeros((self.batch_size - n, wins.shape[1]), wins.dtype)])
+        # predict_on_batch: Model.predict would build a new input pipeline (and copy the array) on every call.
+        return np.asarray(self.model.predict_on_batch(wins))[:n, :, 0]
 
     def _emit(self, upto):
         """Return (and drop) the output before global step ``upto``, as int16."""
@@ -153,39 +202,65 @@ def default_hop(window):
     return max(2, (window // 2) // 2 * 2)
 
 
-def predict_array(model, x_low, window, hop=None, batch_size=1024):
-    """Run the network on a whole array of 22.05 kHz audio.
-
-    Parameters
-    ----------
-    model : keras.Model
-    x_low : ndarray of int16, shape (n, channels)
-    window : int
-        The model's window length (44.1 kHz steps).
-    hop : int, optional
-        Steps between windows; default :func:`default_hop`. ``hop == window``: no overlap (the blog).
-
-    Returns
-    -------
-    ndarray of int16, shape (n * 2, channels)
-    """
-    up = StreamUpsampler(model, window, hop or default_hop(window), x_low.shape[1], batch_size)
-    return np.concatenate([up.push(x_low), up.finish()])
+#: Prediction windows of the ``sbr`` network (1.5 s: its weights do not depend on the window) and their
+#: overlap (93 ms, beyond the reach of its STFT and convolutions, about 35 ms).
+SBR_WINDOW, SBR_OVERLAP = 65536, 4096
+#: Windows per inference call, by architecture. Small batches are faster for the BiLSTM on a CPU (its
+#: per-step state stays in cache); a GPU wants more (``--inference-batch``).
+BATCH_SIZES = {"bilstm": 64, "sbr": 4}
 
 
-def predict_file(model, config, in_path, out_path, batch_size=1024, chunk_seconds=10.0, subtype="PCM_16",
-                 progress=None, hop=None, log=None):
-    """Upsample one file to 44.1 kHz with the network and write it atomically.
+class Predictor:
+    """A trained network ready to upsample: inference model, window, hop, batch size and input kind.
 
     Parameters
     ----------
     model, config
         From :func:`load_model`.
+    overlap : int, optional
+        44.1 kHz steps shared by consecutive windows (crossfaded). Default: half a window for ``bilstm``,
+        :data:`SBR_OVERLAP` for ``sbr``; 0 for none.
+    batch_size : int, optional
+        Windows per inference call (default :data:`BATCH_SIZES`).
+    window : int, optional
+        ``sbr`` only: prediction window other than :data:`SBR_WINDOW` (a multiple of 256).
+    """
+
+    def __init__(self, model, config, overlap=None, batch_size=None, window=None):
+        from .models import inference_model
+
+        self.config = config
+        sbr = config["arch"] == "sbr"
+        self.window = (window or SBR_WINDOW) if sbr else config["window"]
+        if overlap is None:
+            self.hop = self.window - min(SBR_OVERLAP, self.window // 4) if sbr else default_hop(self.window)
+        else:
+            self.hop = self.window - overlap
+        if not 0 < self.hop <= self.window:
+            raise UserError(f"--overlap must be between 0 and {self.window - 1} (got {overlap})")
+        self.batch_size = batch_size or BATCH_SIZES[config["arch"]]
+        self.input_kind = config["dataset"]["input"]
+        self.model = inference_model(model, config, self.window)
+
+    def stream(self, channels):
+        """A :class:`StreamUpsampler` for a stream of ``channels`` channels."""
+        return StreamUpsampler(self.model, self.window, self.hop, channels, self.batch_size, self.input_kind)
+
+    def array(self, x_low):
+        """Upsample a whole array: int16 (n, channels) at 22.05 kHz -> int16 (2 n, channels) at 44.1 kHz."""
+        up = self.stream(x_low.shape[1])
+        return np.concatenate([up.push(x_low), up.finish()])
+
+
+def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_16", progress=None, log=None):
+    """Upsample one file to 44.1 kHz with the network and write it atomically.
+
+    Parameters
+    ----------
+    predictor : Predictor
     in_path, out_path : path-like
     chunk_seconds : float
         Audio read and processed per step; bounds memory (about 10 MB per channel and second of audio).
-    hop : int, optional
-        Steps between windows (default: half-window overlap with crossfade).
     progress : callable, optional
         Called with seconds of audio done after each block.
 
@@ -200,12 +275,11 @@ def predict_file(model, config, in_path, out_path, batch_size=1024, chunk_second
     info = audio_info(in_path)
     if info.frames == 0:
         raise UserError(f"{in_path}: contains no audio frames; nothing to upsample")
-    hop = hop or default_hop(config["window"])
     block = max(1, int(chunk_seconds * LOW_RATE))
     if info.samplerate != LOW_RATE and log:
         log(f"note  {in_path}: {info.samplerate} Hz, resampled to {LOW_RATE} Hz first")
     frames_low = clipped = peak = 0
-    up = StreamUpsampler(model, config["window"], hop, info.channels, batch_size)
+    up = predictor.stream(info.channels)
     with open_atomic_writer(out_path, HIGH_RATE, info.channels, subtype) as out:
         for x in read_blocks(in_path, LOW_RATE, block):
             out.write(up.push(x))
@@ -222,7 +296,7 @@ def predict_file(model, config, in_path, out_path, batch_size=1024, chunk_second
         log(f"note  {in_path}: the audio is all silence; the output is the network's response to silence")
     return {"input": str(in_path), "output": out_path.name, "input_rate": info.samplerate,
             "channels": info.channels, "frames_low": frames_low, "frames_out": frames_low * FACTOR,
-            "subtype": subtype, "hop": hop}
+            "subtype": subtype, "hop": predictor.hop}
 
 
 def resolve_inputs(inputs, config, out_dir=None):
@@ -248,12 +322,12 @@ def resolve_inputs(inputs, config, out_dir=None):
     return pairs
 
 
-def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.0, subtype="PCM_16",
+def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.0, subtype="PCM_16",
                   which="best", log=print, show_progress=True, overlap=None):
     """Upsample files and folders with a trained model; write ``out_dir/manifest.json``.
 
-    overlap : int, optional
-        Steps shared by consecutive windows (crossfaded); default half a window, 0 for none.
+    batch_size, overlap : int, optional
+        See :class:`Predictor`.
 
     Returns
     -------
@@ -263,7 +337,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.
     from tqdm import tqdm
 
     model, config = load_model(model_dir, which)
-    hop = default_hop(config["window"]) if overlap is None else config["window"] - overlap
+    predictor = Predictor(model, config, overlap, batch_size)
     out_dir = Path(out_dir)
     pairs = resolve_inputs(inputs, config, out_dir)
     if not pairs:
@@ -282,8 +356,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.
             seconds = audio_info(src).duration
             with tqdm(total=seconds, unit="s", desc=str(rel), disable=not show_progress,
                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}]") as bar:
-                entry = predict_file(model, config, src, dst, batch_size, chunk_seconds, subtype,
-                                     progress=bar.update, hop=hop, log=log)
+                entry = predict_file(predictor, src, dst, chunk_seconds, subtype, progress=bar.update, log=log)
             entry["output"] = rel.as_posix()
             files[entry["output"]] = entry
             log(f"wrote {dst}")
@@ -297,7 +370,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=1024, chunk_seconds=10.
         "format_version": FORMAT_VERSION,
         "model_dir": str(Path(model_dir).resolve()),
         "weights": which,
-        "model": {k: config[k] for k in ("arch", "units", "dense", "dense2", "window")},
+        "model": {k: config[k] for k in (*arch_keys(config["arch"]), "window")},
         "rate": HIGH_RATE,
         "files": [files[k] for k in sorted(files)],
     })

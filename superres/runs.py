@@ -14,20 +14,33 @@ from .errors import UserError
 from .manifest import FORMAT_VERSION, read_manifest
 
 #: Architecture names accepted by ``--arch``.
-ARCHS = ("bilstm",)
+ARCHS = ("bilstm", "sbr")
 
 CONFIG_NAME = "config.json"
 STATE_NAME = "state.json"
 HISTORY_NAME = "history.csv"
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_mae_16bit", "learning_rate", "seconds", "samples_per_s")
 
+#: Per architecture: the network's settings and the optimizer's, with their defaults (the blog's for
+#: ``bilstm``).
+ARCH_DEFAULTS = {
+    "bilstm": {"units": 300, "dense": 500, "dense2": 20, "lr": 1e-4, "decay": 0.03, "batch_size": 64},
+    "sbr": {"channels": 64, "bands": 32, "kernel": 5, "wave_weight": 100.0, "lr": 1e-3, "decay": 0.0,
+            "batch_size": 16},
+}
+#: The dataset each architecture needs, beyond the common fields: input, encoding, window rule.
+ARCH_DATASET = {"bilstm": {}, "sbr": {"input": "sinc", "encoding": "pcm"}}
 #: Defaults of the blog's network and optimizer.
-DEFAULTS = {"arch": "bilstm", "units": 300, "dense": 500, "dense2": 20, "lr": 1e-4, "decay": 0.03,
-            "batch_size": 64, "seed": 0}
-#: Settings that define the network; a resumed run must not change them.
-ARCH_KEYS = ("arch", "units", "dense", "dense2", "lr", "decay", "batch_size", "seed")
+DEFAULTS = {"arch": "bilstm", **ARCH_DEFAULTS["bilstm"], "seed": 0}
+#: Every setting ``train`` accepts.
+SETTINGS = ("arch", "seed", *sorted({k for d in ARCH_DEFAULTS.values() for k in d}))
 #: Dataset fields the model depends on; prediction and evaluation check them.
 DATASET_KEYS = ("format_version", "high_rate", "low_rate", "factor", "input", "window", "bits", "encoding")
+
+
+def arch_keys(arch):
+    """Settings that define a network of ``arch``; a resumed run must not change them."""
+    return ("arch", *ARCH_DEFAULTS[arch], "seed")
 
 
 def make_config(meta, dataset_dir, settings):
@@ -36,7 +49,7 @@ def make_config(meta, dataset_dir, settings):
         "stage": "model",
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
-        **{k: settings[k] for k in ARCH_KEYS},
+        **{k: settings[k] for k in arch_keys(settings["arch"])},
         "window": meta["window"],
         "bits": meta["bits"],
         "dataset_dir": str(Path(dataset_dir).resolve()),

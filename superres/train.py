@@ -18,13 +18,31 @@ import keras
 import numpy as np
 
 from .audio import atomic_output
+from . import distribute
 from .dataset import load_meta, open_split
 from .errors import UserError
 from .loader import WindowBatches
 from .manifest import read_json, write_json_atomic
-from .models import build_model, make_optimizer
-from .runs import (ARCHS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, STATE_NAME, load_config, make_config,
-                   read_history, write_history)
+from .losses import make_loss
+from .models import SBR_HOP, build_model, make_optimizer
+from .runs import (ARCH_DATASET, ARCH_DEFAULTS, ARCHS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, SETTINGS,
+                   STATE_NAME, load_config, make_config, read_history, write_history)
+
+
+def _check_settings(arch, given, meta, dataset_dir):
+    """Refuse settings of another architecture and a dataset the architecture cannot use."""
+    foreign = sorted(set(given) - {"arch", "seed", *ARCH_DEFAULTS[arch]})
+    if foreign:
+        raise UserError(f"--{foreign[0].replace('_', '-')} is not a setting of --arch {arch} (its settings: "
+                        f"{', '.join(ARCH_DEFAULTS[arch])})")
+    for k, v in ARCH_DATASET[arch].items():
+        if meta[k] != v:
+            flag = {"input": "--upsample"}.get(k, f"--{k}")
+            raise UserError(f"{dataset_dir}: built with {k} {meta[k]!r}; --arch {arch} needs a dataset built by "
+                            f"20-make-dataset.py {flag} {v} (see README)")
+    if arch == "sbr" and meta["window"] % SBR_HOP:
+        raise UserError(f"{dataset_dir}: window {meta['window']} is not a multiple of {SBR_HOP}, as --arch sbr "
+                        "needs; rebuild it with --window 8192")
 
 def _save_atomic(model, path):
     with atomic_output(path) as tmp:  # the temporary name ends in .keras, as Model.save requires
@@ -49,18 +67,19 @@ class _Checkpointer(keras.callbacks.Callback):
         opt = self.model.optimizer
         lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
         val = float(logs.get("val_loss", np.nan))
+        val_mae = float(logs.get("val_mae", np.nan)) * 32768.0
         self.rows.append({"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "val_loss": val,
-                          "val_mae_16bit": val * 32768.0, "learning_rate": lr, "seconds": round(seconds, 3),
+                          "val_mae_16bit": val_mae, "learning_rate": lr, "seconds": round(seconds, 3),
                           "samples_per_s": round(self.samples_per_epoch / seconds, 1)})
         _save_atomic(self.model, self.run_dir / "last.keras")
         if not np.isnan(val) and val < self.state.get("best_val_loss", np.inf):
             _save_atomic(self.model, self.run_dir / "best.keras")
-            self.state.update(best_val_loss=val, best_epoch=epoch + 1)
+            self.state.update(best_val_loss=val, best_val_mae_16bit=val_mae, best_epoch=epoch + 1)
         write_history(self.run_dir / HISTORY_NAME, self.rows)
         self.state["epochs_done"] = epoch + 1
         write_json_atomic(self.run_dir / STATE_NAME, self.state)
-        self.log(f"epoch {epoch + 1}: loss {self.rows[-1]['loss'] * 32768:.1f}, "
-                 f"val {val * 32768:.1f} (MAE, 16-bit units), {seconds:.1f} s")
+        self.log(f"epoch {epoch + 1}: loss {self.rows[-1]['loss']:.5g}, val loss {val:.5g}, val MAE {val_mae:.1f} "
+                 f"(16-bit units), {seconds:.1f} s")
 
 
 def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
@@ -88,7 +107,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
     dataset_dir, run_dir = Path(dataset_dir), Path(run_dir)
     meta = load_meta(dataset_dir)
     given = {k: v for k, v in settings.items() if v is not None}
-    unknown = set(given) - set(DEFAULTS)
+    unknown = set(given) - set(SETTINGS)
     if unknown:
         raise TypeError(f"unknown settings {sorted(unknown)}")
 
@@ -104,19 +123,27 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
             raise UserError(f"{dataset_dir}: built with other settings than the model in {run_dir} was trained "
                             "on; rebuild the dataset with the model's settings or train a new --run")
         state = read_json(run_dir / STATE_NAME, "training state")
-        try:
-            model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
-        except Exception as e:
-            raise UserError(f"{run_dir / 'last.keras'}: cannot be loaded ({e}); delete the run folder to start over")
+        with distribute.training_scope(config["batch_size"], state["epochs_done"]):
+            try:
+                model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
+            except Exception as e:
+                raise UserError(f"{run_dir / 'last.keras'}: cannot be loaded ({e}); delete the run folder to start "
+                                "over")
         log(f"resuming {run_dir} after epoch {state['epochs_done']}")
     else:
-        s = {**DEFAULTS, **given}
-        if s["arch"] not in ARCHS:
-            raise UserError(f"unknown architecture {s['arch']!r}; choose from {', '.join(ARCHS)}")
+        arch = given.get("arch", DEFAULTS["arch"])
+        if arch not in ARCHS:
+            raise UserError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
+        _check_settings(arch, given, meta, dataset_dir)
+        s = {"arch": arch, "seed": DEFAULTS["seed"], **ARCH_DEFAULTS[arch], **given}
         config = make_config(meta, dataset_dir, s)
-        keras.utils.set_random_seed(config["seed"])
-        model = build_model(config)
-        model.compile(optimizer=make_optimizer(config["lr"], config["decay"]), loss="mae")
+        # Seeded, built and compiled inside the strategy's scope, so its variables are mirrored.
+        with distribute.training_scope(config["batch_size"], 0):
+            keras.utils.set_random_seed(config["seed"])
+            model = build_model(config)
+            # MAE as a metric too: the figure every architecture reports, whatever its loss.
+            model.compile(optimizer=make_optimizer(config["lr"], config["decay"]), loss=make_loss(config),
+                          metrics=["mae"])
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(config_path, config)
         state = {"epochs_done": 0}
@@ -127,11 +154,18 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
 
     train_x, train_y = open_split(dataset_dir, "train")
     test_x, test_y = open_split(dataset_dir, "test")
-    train_batches = WindowBatches(train_x, train_y, config["batch_size"], shuffle=True, seed=config["seed"])
-    train_batches.set_epoch(state["epochs_done"])
-    test_batches = WindowBatches(test_x, test_y, max(config["batch_size"], 256))
-    cb = _Checkpointer(run_dir, state, rows, train_x.shape[0] * train_x.shape[1], log)
-    model.fit(train_batches, validation_data=test_batches, epochs=epochs, initial_epoch=state["epochs_done"],
-              callbacks=[cb], verbose=verbose)
+    # Every worker saves (saving may read variables collectively); only the chief into the model folder.
+    cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log)
+    if keras.backend.backend() == "tensorflow":
+        # tf.data with prefetching, sharded over the workers and replicas of the strategy, if any.
+        distribute.fit(model, (train_x, train_y), (test_x, test_y), config["batch_size"],
+                       max(config["batch_size"], 256), seed=config["seed"], epochs=epochs,
+                       initial_epoch=state["epochs_done"], callbacks=[cb], verbose=verbose)
+    else:
+        train_batches = WindowBatches(train_x, train_y, config["batch_size"], shuffle=True, seed=config["seed"])
+        train_batches.set_epoch(state["epochs_done"])
+        test_batches = WindowBatches(test_x, test_y, max(config["batch_size"], 256))
+        model.fit(train_batches, validation_data=test_batches, epochs=epochs, initial_epoch=state["epochs_done"],
+                  callbacks=[cb], verbose=verbose)
     return state
 

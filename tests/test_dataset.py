@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import write_synth
-from superres.audio import fit_length, naive_upsample, read_audio
+from superres.audio import fit_length, naive_upsample, read_audio, sinc_upsample
 from superres.dataset import build_dataset, full_windows, load_meta, open_split, split_point
 from superres.encoding import bits_to_int16
 from superres.errors import UserError
@@ -19,6 +19,22 @@ def scanned(tmp_path):
     return tmp_path
 
 
+def test_dataset_sinc_pcm_variant(scanned):
+    # The sbr architecture's dataset: sinc-upsampled input stored as plain int16 samples.
+    meta = build_dataset(scanned / "22k", scanned / "ds", window=256, log=lambda s: None, input="sinc",
+                         encoding="pcm")
+    assert meta["input"] == "sinc" and meta["encoding"] == "pcm"
+    tx, ty = open_split(scanned / "ds", "train")
+    assert tx.dtype == np.int16 and tx.shape == ty.shape and tx.shape[1] == 256
+    low, _ = read_audio(scanned / "22k" / "s1.wav", "int16")
+    n = meta["songs"][0]["frames"]
+    up = fit_length(sinc_upsample(low), n)
+    k = full_windows(split_point(n), 256, 256)
+    np.testing.assert_array_equal(tx[:k], up[:k * 256, 0].reshape(k, 256))
+    with pytest.raises(UserError, match="encoding"):
+        build_dataset(scanned / "22k", scanned / "ds2", window=256, log=lambda s: None, encoding="float")
+
+
 def test_split_point():
     assert split_point(100) == 80
     assert split_point(101) == 80
@@ -29,7 +45,7 @@ def test_dataset_split_targets_and_inputs(scanned):
     meta = build_dataset(scanned / "22k", scanned / "ds", window=50, log=lambda s: None)
     assert meta["stage"] == "dataset" and meta["window"] == 50 and meta["hop"] == 50
     assert meta["factor"] == 2 and meta["high_rate"] == 44100 and meta["low_rate"] == 22050
-    assert "MSB" in meta["encoding"]
+    assert meta["encoding"] == "bits" and "MSB" in meta["encoding_description"]
     assert [s["source"] for s in meta["songs"]] == ["s1.flac", "s2.wav"]
     assert load_meta(scanned / "ds") == meta
 

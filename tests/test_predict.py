@@ -1,4 +1,4 @@
-"""The chunked prediction path, in-process with a tiny untrained network."""
+"""The chunked prediction path, in-process with tiny untrained networks of both architectures."""
 
 import json
 
@@ -8,14 +8,15 @@ import soundfile as sf
 import soxr
 
 from conftest import synth, write_synth
-from superres.audio import to_int16
-from superres.errors import UserError
-from superres.models import build_bilstm
+from superres.audio import read_blocks, sinc_upsample, to_int16
 from superres.encoding import int16_to_bits
-from superres.audio import read_blocks
-from superres.predict import predict_array, predict_file
+from superres.errors import UserError
+from superres.models import build_bilstm, build_sbr
+from superres.predict import Predictor, predict_file
 
-CONFIG = {"window": 50, "arch": "bilstm"}
+BILSTM = {"window": 50, "arch": "bilstm", "dataset": {"encoding": "bits", "input": "naive"}}
+SBR = {"window": 1024, "arch": "sbr", "channels": 4, "bands": 8, "kernel": 3,
+       "dataset": {"encoding": "pcm", "input": "sinc"}}
 
 
 @pytest.fixture(scope="module")
@@ -26,38 +27,84 @@ def model():
     return build_bilstm(window=50, bits=16, units=4, dense=8, dense2=4)
 
 
+@pytest.fixture(scope="module")
+def sbr_model():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    m = build_sbr(1024, channels=4, bands=8, kernel=3)
+    # A louder top octave than the initial one (10 dB up, still far from clipping), so that a mistake in the
+    # overlap-add shows.
+    m.get_layer("envelope").bias.assign(np.full(8, -3.0, dtype="float32"))
+    return m
+
+
+def bilstm(model, overlap=None, batch_size=None):
+    return Predictor(model, BILSTM, overlap, batch_size)
+
+
+def sbr(model, overlap=None):
+    # Prediction windows of 2048 steps (512 overlap) so that short test files span several.
+    return Predictor(model, SBR, overlap, window=2048)
+
+
+@pytest.mark.parametrize("arch", ["bilstm", "sbr"])
 @pytest.mark.parametrize("seconds", [0.6, 0.0005, 1 / 22050])
-def test_chunked_equals_whole(model, tmp_path, seconds):
+def test_chunked_equals_whole(model, sbr_model, tmp_path, seconds, arch):
     # Several chunks with a short last one, a file shorter than one window, a file of one sample.
+    p = bilstm(model) if arch == "bilstm" else sbr(sbr_model)
     src = write_synth(tmp_path / "in.wav", seconds, rate=22050, channels=2, seed=4)
-    predict_file(model, CONFIG, src, tmp_path / "chunked.wav", chunk_seconds=0.05)
-    predict_file(model, CONFIG, src, tmp_path / "whole.wav", chunk_seconds=100)
+    predict_file(p, src, tmp_path / "chunked.wav", chunk_seconds=0.05)
+    predict_file(p, src, tmp_path / "whole.wav", chunk_seconds=100)
     a, _ = sf.read(tmp_path / "chunked.wav", dtype="int16")
     b, _ = sf.read(tmp_path / "whole.wav", dtype="int16")
     n = sf.info(src).frames
     assert a.shape == b.shape == (2 * n, 2)
-    np.testing.assert_array_equal(a, b)
+    # The sbr network's FFTs run batched, and float32 sums over a batch of another size can round the
+    # other way: 1 LSB at most. The BiLSTM gives the same bits.
+    tol = 0 if arch == "bilstm" else 1
+    assert np.abs(a.astype(int) - b).max() <= tol
     # And both equal one call on the whole array.
     x, _ = sf.read(src, dtype="int16", always_2d=True)
-    np.testing.assert_array_equal(a, predict_array(model, x, 50))
+    assert np.abs(a.astype(int) - p.array(x)).max() <= tol
 
 
 def test_channels_are_independent_streams(model):
     x = to_int16(synth(0.05, 22050, 2, seed=7))
-    both = predict_array(model, x, 50)
-    np.testing.assert_array_equal(both[:, 0], predict_array(model, x[:, :1], 50)[:, 0])
-    np.testing.assert_array_equal(both[:, 1], predict_array(model, x[:, 1:], 50)[:, 0])
+    p = bilstm(model)
+    both = p.array(x)
+    np.testing.assert_array_equal(both[:, 0], p.array(x[:, :1])[:, 0])
+    np.testing.assert_array_equal(both[:, 1], p.array(x[:, 1:])[:, 0])
+
+
+def test_batch_size_does_not_change_the_output(model):
+    x = to_int16(synth(0.05, 22050, 1, seed=9))
+    np.testing.assert_array_equal(bilstm(model, batch_size=7).array(x), bilstm(model, batch_size=1000).array(x))
 
 
 def test_output_is_clipped_not_wrapped(tmp_path):
     import keras
 
     # A network whose output is far beyond full scale must give +32767, not a wrapped negative value.
-    inp = keras.Input((50, 16))
-    out = keras.layers.Dense(1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(5.0))(inp)
+    inp = keras.Input((50,), dtype="int16")
+    x = keras.layers.Reshape((50, 1))(keras.layers.Rescaling(1.0)(inp))
+    out = keras.layers.Dense(1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(5.0))(x)
     loud = keras.Model(inp, out)
-    y = predict_array(loud, np.zeros((30, 1), dtype=np.int16), 50)
+    cfg = {**BILSTM, "dataset": {"encoding": "pcm", "input": "naive"}}
+    y = Predictor(loud, cfg).array(np.zeros((30, 1), dtype=np.int16))
     assert y.shape == (60, 1) and (y == 32767).all()
+
+
+def test_sbr_adds_only_the_top_octave(sbr_model):
+    # Below 11 kHz the output is the sinc interpolation; the network's part lies above.
+    x = to_int16(synth(0.5, 22050, 1, seed=5))
+    y = sbr(sbr_model).array(x).astype(float)
+    assert np.abs(y).max() < 32767  # clipping would spread into the low band
+    s = sinc_upsample(x).astype(float)
+    diff = np.fft.rfft((y - s)[:, 0])
+    f = np.fft.rfftfreq(y.shape[0], 1 / 44100)
+    low, high = np.abs(diff[f < 10000]) ** 2, np.abs(diff[f > 11500]) ** 2
+    assert high.sum() > 0 and low.sum() < 1e-3 * high.sum()
 
 
 def test_read_blocks_resample_streaming_matches_one_shot(tmp_path):
@@ -75,10 +122,10 @@ def test_read_blocks_resample_streaming_matches_one_shot(tmp_path):
 def test_predict_refuses_empty_and_same_path(model, tmp_path):
     src = write_synth(tmp_path / "in.wav", 0.01, rate=22050, channels=1)
     with pytest.raises(UserError, match="equals the input"):
-        predict_file(model, CONFIG, src, src)
+        predict_file(bilstm(model), src, src)
     sf.write(tmp_path / "empty.wav", np.zeros((0, 1)), 22050)
     with pytest.raises(UserError, match="no audio"):
-        predict_file(model, CONFIG, tmp_path / "empty.wav", tmp_path / "o.wav")
+        predict_file(bilstm(model), tmp_path / "empty.wav", tmp_path / "o.wav")
     assert not (tmp_path / "o.wav").exists()
 
 
@@ -88,14 +135,16 @@ def test_batch_continues_after_a_bad_file(tmp_path):
     # A model folder made in-process, to run the CLI on a mix of good and bad inputs.
     import keras
 
+    from superres.manifest import FORMAT_VERSION
     from superres.runs import DEFAULTS
 
     keras.utils.set_random_seed(0)
     mdir = tmp_path / "m"
     mdir.mkdir()
     build_bilstm(units=2, dense=4, dense2=2).save(mdir / "last.keras")
-    cfg = {"stage": "model", "format_version": 1, **DEFAULTS, "units": 2, "dense": 4, "dense2": 2, "window": 50,
-           "bits": 16, "scan_dir": str(tmp_path), "train_fraction": 0.8}
+    cfg = {"stage": "model", "format_version": FORMAT_VERSION, **DEFAULTS, "units": 2, "dense": 4, "dense2": 2,
+           "window": 50, "bits": 16, "scan_dir": str(tmp_path), "train_fraction": 0.8,
+           "dataset": {"encoding": "bits", "input": "naive"}}
     (mdir / "config.json").write_text(json.dumps(cfg))
     inp = tmp_path / "in"
     write_synth(inp / "good.wav", 0.05, rate=22050, channels=1)
@@ -113,14 +162,38 @@ def test_stream_equals_independent_overlap_add(model, hop):
     from superres.predict import crossfade_weights
 
     x = to_int16(synth(0.02, 22050, 2, seed=3))  # 441 frames -> 882 steps
-    got = predict_array(model, x, 50, hop)
+    got = bilstm(model, overlap=50 - hop).array(x)
     up = np.repeat(x, 2, axis=0)
     want = np.zeros(got.shape)
     for c in range(2):
         wins = make_windows(up[:, c], 50, hop)
-        y = model.predict(int16_to_bits(wins).astype(np.float32), verbose=0)[..., 0]
-        want[:, c] = unwindow(y, hop, up.shape[0], crossfade_weights(50)) * 32768
+        y = model.predict(int16_to_bits(wins), verbose=0)[..., 0]
+        want[:, c] = unwindow(y, hop, up.shape[0], crossfade_weights(50, 50 - hop)) * 32768
     assert np.abs(got - np.clip(np.rint(want), -32768, 32767)).max() <= 1
+
+
+def test_sbr_stream_equals_independent_overlap_add(sbr_model):
+    from superres.encoding import make_windows, unwindow
+    from superres.models import inference_model
+    from superres.predict import crossfade_weights
+
+    x = to_int16(synth(0.2, 22050, 1, seed=3))
+    p = sbr(sbr_model)
+    got = p.array(x)
+    wins = make_windows(sinc_upsample(x)[:, 0], p.window, p.hop)
+    y = np.asarray(inference_model(sbr_model, SBR, p.window).predict_on_batch(wins))[..., 0]
+    want = unwindow(y, p.hop, got.shape[0], crossfade_weights(p.window, p.window - p.hop)) * 32768
+    assert np.abs(got[:, 0] - np.clip(np.rint(want), -32768, 32767)).max() <= 1
+
+
+def test_crossfade_weights():
+    from superres.predict import crossfade_weights
+
+    w = crossfade_weights(50)
+    np.testing.assert_allclose(w, np.sin(np.pi * (np.arange(50) + 0.5) / 50))
+    w = crossfade_weights(100, 10)
+    assert (w[10:90] == 1).all() and (w[:10] > 0).all() and np.all(np.diff(w[:10]) > 0)
+    np.testing.assert_allclose(w[:10], w[::-1][:10])
 
 
 @pytest.mark.parametrize("chunk_seconds", [0.01, 0.0011, 0.05])
@@ -128,10 +201,11 @@ def test_chunked_overlap_add_equals_whole_with_short_last_chunk(model, tmp_path,
     # 0.1 s = 2205 frames; chunks of 220, 24 (shorter than the 25-step overlap) and 1102 frames, each
     # leaving a last chunk of a different, short length.
     src = write_synth(tmp_path / "in.wav", 0.1, rate=22050, channels=2, seed=11)
-    predict_file(model, CONFIG, src, tmp_path / "chunked.wav", chunk_seconds=chunk_seconds, hop=24)
+    p = bilstm(model, overlap=26)
+    predict_file(p, src, tmp_path / "chunked.wav", chunk_seconds=chunk_seconds)
     a, _ = sf.read(tmp_path / "chunked.wav", dtype="int16")
     x, _ = sf.read(src, dtype="int16", always_2d=True)
-    b = predict_array(model, x, 50, 24)
+    b = p.array(x)
     assert a.shape == b.shape == (4410, 2)
     assert np.abs(a.astype(int) - b).max() <= 1
 
@@ -139,10 +213,8 @@ def test_chunked_overlap_add_equals_whole_with_short_last_chunk(model, tmp_path,
 def test_stream_memory_does_not_grow_with_length(model):
     import tracemalloc
 
-    from superres.predict import StreamUpsampler
-
     def peak(seconds):
-        up = StreamUpsampler(model, 50, 24, channels=2, batch_size=512)
+        up = bilstm(model, overlap=26).stream(2)
         block = to_int16(synth(1.0, 22050, 2, seed=2))
         tracemalloc.start()
         total = 0

@@ -34,12 +34,21 @@ def main():
     p.add_argument("--seconds", type=float, default=4.0, help="seconds of stereo audio per predict measurement")
     p.add_argument("--quick", action="store_true", help="demo-size network only (no full-size)")
     args = p.parse_args()
-    sizes = ["demo"] if args.quick else ["full", "demo"]
+    sec = args.seconds
     specs = [{"kind": "sinc", "args": {"seconds": 60.0}}]
-    for size in sizes:
-        for overlap in (0, None):
-            specs.append({"kind": "predict", "args": {"size": size, "seconds": args.seconds, "overlap": overlap}})
-        specs.append({"kind": "train", "args": {"size": size}})
+    if not args.quick:
+        specs += [{"kind": "predict", "args": {"size": "full", "seconds": sec, "overlap": 0, "baseline": True}},
+                  {"kind": "predict", "args": {"size": "full", "seconds": sec, "overlap": 0}},
+                  {"kind": "predict", "args": {"size": "full", "seconds": sec, "overlap": 0, "batch": 1024}},
+                  {"kind": "predict", "args": {"size": "full", "seconds": sec, "overlap": 0, "xla": True}},
+                  {"kind": "predict", "args": {"size": "full", "seconds": sec}},
+                  {"kind": "train", "args": {"size": "full"}},
+                  {"kind": "train", "args": {"size": "full", "xla": True}}]
+    specs += [{"kind": "predict", "args": {"size": "demo", "seconds": sec, "overlap": 0}},
+              {"kind": "predict", "args": {"size": "demo", "seconds": sec}},
+              {"kind": "train", "args": {"size": "demo"}},
+              {"kind": "predict", "args": {"size": "sbr", "seconds": 15 * sec}},
+              {"kind": "train", "args": {"size": "sbr"}}]
     with tempfile.TemporaryDirectory() as work:
         specs.append({"kind": "dataset", "args": {"demo_dir": str(ROOT / "data" / "demo"), "work_dir": work}})
         rows = []
