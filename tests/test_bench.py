@@ -1,11 +1,13 @@
 """The benchmark runs and reports; speed itself is measured by `make bench`, not asserted here."""
 
+import pytest
+
 from superres import bench
 
 
 def test_measurements_report_speed_and_memory(tmp_path):
     sinc = bench.measure("sinc", seconds=1.0)
-    assert sinc["x_real_time"] > 0 and sinc["samples_per_s"] == sinc["x_real_time"] * 88200
+    assert sinc["x_real_time"] > 0 and sinc["samples_per_s"] == pytest.approx(sinc["x_real_time"] * 88200)
     assert sinc["peak_mb"] > 0
     pred = bench.measure("predict", size="demo", seconds=0.1, overlap=0)
     assert "overlap 0" in pred["what"] and pred["x_real_time"] > 0
