@@ -45,7 +45,8 @@ def main(argv):
     r.add_argument("--subtype", choices=["16", "24", "float"], default="16", help="output sample format")
     r.add_argument("--weights", choices=["best", "last"], default="best", help="which checkpoint to use")
     r.add_argument("--inference-batch", type=int, default=None,
-                   help="windows per inference call (default: 64 for bilstm, 4 for sbr; more on a GPU)")
+                   help="windows per inference call (default: what is fastest on a CPU, 64 to 1024 by network "
+                        "size for bilstm, 4 for sbr; more on a GPU)")
     r.add_argument("--chunk-seconds", type=float, default=10.0, help="audio processed per step (bounds memory)")
     r.add_argument("--overlap", type=int, default=None,
                    help="44.1 kHz steps shared by consecutive windows, crossfaded (default: bilstm half the "

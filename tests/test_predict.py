@@ -14,7 +14,7 @@ from superres.errors import UserError
 from superres.models import build_bilstm, build_sbr
 from superres.predict import Predictor, predict_file
 
-BILSTM = {"window": 50, "arch": "bilstm", "dataset": {"encoding": "bits", "input": "naive"}}
+BILSTM = {"window": 50, "arch": "bilstm", "units": 4, "dataset": {"encoding": "bits", "input": "naive"}}
 SBR = {"window": 1024, "arch": "sbr", "channels": 4, "bands": 8, "kernel": 3,
        "dataset": {"encoding": "pcm", "input": "sinc"}}
 
