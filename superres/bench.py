@@ -33,8 +33,10 @@ def _signal(seconds, rate, channels=2, seed=0):
 
 
 def _config(size):
+    from .runs import ARCH_DATASET
+
     arch, settings = NETWORKS[size]
-    dataset = {"encoding": "bits", "input": "naive"} if arch == "bilstm" else {"encoding": "pcm", "input": "sinc"}
+    dataset = {"encoding": "bits", "input": "naive", **ARCH_DATASET[arch]}  # the blog's, unless the arch differs
     return {"arch": arch, "window": 50 if arch == "bilstm" else 8192, "bits": 16, **settings, "dataset": dataset}
 
 

@@ -87,6 +87,11 @@ def songs_from_pairs(reference_dir):
     return out
 
 
+#: 44.1 kHz frames before the scored part that a sinc-input model's stream starts early, so that the
+#: resampler's filter (a few ms for soxr VHQ) has the same input as in a whole-file run.
+_SINC_REACH = 8192
+
+
 def model_estimate(predictor, song):
     """Run a model on the part of a song to score, as a whole-file prediction would give it.
 
@@ -110,11 +115,6 @@ def model_estimate(predictor, song):
     m = min(y.shape[0], est.shape[0] - a)
     est[a:a + m] = y[:m]
     return est, y.shape[0]
-
-
-#: 44.1 kHz frames before the scored part that a sinc-input model's stream starts early, so that the
-#: resampler's filter (a few ms for soxr VHQ) has the same input as in a whole-file run.
-_SINC_REACH = 8192
 
 
 def folder_estimate(folder, manifest, song):
