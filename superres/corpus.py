@@ -428,8 +428,9 @@ def examine(path, demo, min_bandwidth=MIN_BANDWIDTH_HZ):
     # Trust the decoded length over the header's: some Vorbis headers are off by a few thousand frames.
     rec.update(frames=int(x.shape[0]), seconds=round(x.shape[0] / rate, 3))
     same_shape = prints.get((rate, x.shape[0], x.shape[1]))
-    if same_shape and fingerprint(x, rate) in same_shape:
-        rec["drop"] = ("demo", f"demo song (same audio as data/demo/{same_shape[fingerprint(x, rate)]})")
+    demo_name = same_shape.get(fingerprint(x, rate)) if same_shape else None
+    if demo_name:
+        rec["drop"] = ("demo", f"demo song (same audio as data/demo/{demo_name})")
         return rec
     rms = float(np.sqrt(np.mean(np.square(x)))) if x.size else 0.0
     rec["rms_dbfs"] = round(20 * np.log10(rms), 1) if rms > 0 else None

@@ -34,6 +34,26 @@ def epoch_order(n, seed, epoch, shuffle=True):
     return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
 
 
+def read_rows(x, y, idx):
+    """One batch from the memmaps: the inputs in their stored dtype, the targets as float32 in [-1, 1).
+
+    Parameters
+    ----------
+    x, y : array-like
+        As :class:`WindowBatches` takes them.
+    idx : ndarray of int
+        Windows of the batch, in any order.
+
+    Returns
+    -------
+    xb : ndarray, shape (len(idx), ...) -- ``x``'s rows in ascending window order
+    yb : ndarray of float32, shape (len(idx), window, 1)
+    """
+    # Sorted indices read the memmap front to back within a batch.
+    idx = np.sort(idx)
+    return np.asarray(x[idx]), np.asarray(y[idx], dtype=np.float32)[..., None] / 32768.0
+
+
 class WindowBatches(keras.utils.PyDataset):
     """Batches of (inputs in their stored dtype, samples as float32 in [-1, 1)) from memmapped arrays.
 
@@ -70,11 +90,7 @@ class WindowBatches(keras.utils.PyDataset):
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, i):
-        # Sorted indices read the memmap front to back within a batch.
-        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
-        xb = np.asarray(self.x[idx])
-        yb = np.asarray(self.y[idx], dtype=np.float32)[..., None] / 32768.0
-        return xb, yb
+        return read_rows(self.x, self.y, self.order[i * self.batch_size:(i + 1) * self.batch_size])
 
 
 def steps_per_epoch(n, batch_size, num_replicas=1):
@@ -124,11 +140,7 @@ class _ReplicaRows:
         q, r = divmod(min(self.batch_size, len(self.x) - lo), self.num_replicas)
         lo += replica * q + min(replica, r)
         hi = lo + q + (replica < r)
-        # Sorted indices read the memmap front to back within a batch.
-        idx = np.sort(self.order(epoch)[lo:hi])
-        xb = np.asarray(self.x[idx])
-        yb = np.asarray(self.y[idx], dtype=np.float32)[..., None] / 32768.0
-        return xb, yb
+        return read_rows(self.x, self.y, self.order(epoch)[lo:hi])
 
 
 def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repeat=False, num_replicas=1,
