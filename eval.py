@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from superres.cli import quiet_backend, run
+from superres.runtime import RUNTIMES
 
 
 def main(argv):
@@ -22,6 +23,9 @@ def main(argv):
                           "when no --models or --pairs are given)")
     src.add_argument("--models", nargs="+", default=[], metavar="DIR",
                      help="model folders to run on the songs here, one table row each")
+    src.add_argument("--runtime", nargs="+", default=["keras"], choices=RUNTIMES, metavar="RUNTIME",
+                     help="run --models on these runtimes, a row each: keras, onnx, onnx-int8 (bilstm only; "
+                          "see rnn-super-resolution.py --help)")
     src.add_argument("--scan", default=None, metavar="DIR",
                      help="10-scan.py output with the songs (default: the first model's)")
     src.add_argument("--whole", action="store_true", help="score whole songs, not just their test parts")
@@ -48,7 +52,7 @@ def main(argv):
 
     keep_audio = bool(args.report or args.plots)
     result = evaluate(predicted, args.models, args.scan, args.train_fraction, args.whole, args.pairs,
-                      keep_audio=keep_audio, log=lambda s: print(s, file=sys.stderr))
+                      keep_audio=keep_audio, log=lambda s: print(s, file=sys.stderr), runtimes=args.runtime)
     print(format_result(result, per_song=not args.mean_only))
     if args.markdown:
         _write(args.markdown, format_result(result, markdown=True, per_song=not args.mean_only) + "\n")

@@ -54,7 +54,8 @@ def _timed(fn, *args):
     return time.perf_counter() - t
 
 
-def measure(kind, size=None, seconds=4.0, overlap=None, steps=6, batch=None, xla=False, baseline=False):
+def measure(kind, size=None, seconds=4.0, overlap=None, steps=6, batch=None, xla=False, baseline=False,
+            runtime="keras"):
     """Run one measurement in this process and return its figures.
 
     Parameters
@@ -74,7 +75,9 @@ def measure(kind, size=None, seconds=4.0, overlap=None, steps=6, batch=None, xla
         Compile the predict or train step with XLA (``jit_compile=True``).
     baseline : bool
         ``predict`` the straightforward way: windows encoded as float32 bits in numpy, ``Model.predict`` with
-        its default batch of 32, no overlap (the reference for the issue's "3x faster" target).
+        its default batch of 32, no overlap (the reference for the "3x faster on a CPU" target).
+    runtime : str
+        ``predict`` on this runtime (:data:`superres.runtime.RUNTIMES`).
 
     Returns
     -------
@@ -120,11 +123,12 @@ def measure(kind, size=None, seconds=4.0, overlap=None, steps=6, batch=None, xla
             dt = _timed(run, x)
             what = f"predict, {_label(size)}, overlap 0, straightforward: float32 bits, Model.predict (batch 32)"
         else:
-            p = Predictor(model, config, overlap, batch)
+            p = Predictor(model, config, overlap, batch, runtime=runtime)
             if xla:
                 p.model.jit_compile = True
             dt = _timed(p.array, x)
-            what = (f"predict, {_label(size)}, overlap {p.window - p.hop}, batch {p.batch_size}{xla_note}")
+            on = {"keras": "", "onnx": ", ONNX Runtime float32", "onnx-int8": ", ONNX Runtime int8"}[runtime]
+            what = (f"predict, {_label(size)}, overlap {p.window - p.hop}, batch {p.batch_size}{xla_note}{on}")
         return {"what": what + ", stereo", "x_real_time": seconds / dt, "samples_per_s": seconds * 44100 * 2 / dt,
                 "peak_mb": _peak_mb()}
     if kind == "train":
@@ -182,12 +186,13 @@ def machine():
     except (ValueError, OSError):
         mem = float("nan")
     import keras
+    import onnxruntime
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM; GPU: {', '.join(g.name for g in gpus) or 'none'}; "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__} (backend {keras.backend.backend()}); "
-            f"{datetime.date.today().isoformat()}")
+            f"TensorFlow {tf.__version__}, Keras {keras.__version__} (backend {keras.backend.backend()}), "
+            f"ONNX Runtime {onnxruntime.__version__}; {datetime.date.today().isoformat()}")
 
 
 def format_markdown(rows, machine_line):

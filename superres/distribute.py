@@ -19,6 +19,8 @@ TensorFlow is imported only by the functions that need it: the rest of the packa
 import contextlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -146,8 +148,49 @@ def _worker_errors():
                         "same command again on every machine to resume after the last finished epoch")
 
 
+#: Default of ``--worker-timeout``: how long a worker waits for all the others to start, in seconds.
+WORKER_TIMEOUT_S = 600.0
+
+
+#: The watchdog of :func:`_startup_deadline`, run as ``python -c`` with the parent's pid, the seconds and the
+#: message: it waits on its stdin, which the parent closes (or loses by dying) once the block is over.
+_WATCHDOG = """
+import os, select, signal, sys
+parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], seconds)[0]:
+    print(message, file=sys.stderr, flush=True)
+    os.kill(parent, signal.SIGKILL)
+"""
+
+
 @contextlib.contextmanager
-def training_scope(batch_size, epochs_done):
+def _startup_deadline(seconds):
+    """End the process with a clear message if the block has not finished within ``seconds``.
+
+    A worker waits for the others inside the TensorFlow runtime, holding the interpreter lock and with
+    SIGTERM caught, without a time limit: one whose peers never start (a typo in TF_CONFIG, a machine not
+    started, a closed port) would wait forever, and no Python thread or signal handler could run meanwhile.
+    So a small watchdog process prints the message and kills this one (exit status 137, SIGKILL).
+    """
+    if not seconds:
+        yield
+        return
+    where = cluster()
+    others = [w for i, w in enumerate(where["workers"]) if i != where["index"]]
+    message = (f"error: not every worker joined within {seconds:g} s (this is worker {where['index']}, waiting "
+               f"for {', '.join(others)}); start the same command on every machine of TF_CONFIG, check that "
+               f"their ports are reachable from here, or allow more time with --worker-timeout; {_HELP}")
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(seconds), message],
+                                stdin=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        watchdog.stdin.close()
+        watchdog.wait()
+
+
+@contextlib.contextmanager
+def training_scope(batch_size, epochs_done, worker_timeout=None):
     """The strategy's scope for building, compiling or loading the model (a no-op without a strategy).
 
     Creates the strategy if needed, then checks, before any variable exists, that the batch splits evenly over
@@ -160,20 +203,41 @@ def training_scope(batch_size, epochs_done):
         Global batch of the run.
     epochs_done : int
         Epochs this process's model folder says are done.
+    worker_timeout : float, optional
+        With ``TF_CONFIG``: seconds to wait for every worker to join (the first collective) before giving up
+        with a message (default :data:`WORKER_TIMEOUT_S`); 0 waits forever.
     """
-    strategy = get_strategy()
-    if strategy is None:
-        yield
-        return
-    n = strategy.num_replicas_in_sync
-    if batch_size % n:
-        raise UserError(f"--batch-size {batch_size} does not split over the {n} replicas (one per GPU, or per "
-                        f"machine without one); the global batch must be a multiple of {n}, e.g. "
-                        f"{-(-batch_size // n) * n}")
-    if cluster() is None:
+    multi = cluster() is not None
+    if worker_timeout is None:
+        worker_timeout = WORKER_TIMEOUT_S
+    # A worker waits for the others in the strategy's start-up and its first collective: both under a deadline.
+    with _startup_deadline(worker_timeout if multi else 0):
+        strategy = get_strategy()
+        if strategy is None:
+            yield
+            return
+        n = strategy.num_replicas_in_sync
+        if batch_size % n:
+            raise UserError(f"--batch-size {batch_size} does not split over the {n} replicas (one per GPU, or per "
+                            f"machine without one); the global batch must be a multiple of {n}, e.g. "
+                            f"{-(-batch_size // n) * n}")
+        if multi:
+            done = _epochs_done_everywhere(strategy, epochs_done)
+    if not multi:
         with strategy.scope():
             yield
         return
+    if len(set(done)) > 1:
+        raise UserError(f"the workers would start after different epochs ({done} done); every worker "
+                        "must see the chief's model folder: use a shared --model path, or copy the chief's "
+                        f"folder to the other machines before resuming; {_HELP}")
+    # Building the model broadcasts the chief's initial values to the others: a collective too.
+    with _worker_errors(), strategy.scope():
+        yield
+
+
+def _epochs_done_everywhere(strategy, epochs_done):
+    """Every worker's ``epochs_done``, gathered (the first collective of a run: it waits for all workers)."""
     import tensorflow as tf
 
     @tf.function  # collectives run eagerly are slow and warn about it
@@ -181,14 +245,7 @@ def training_scope(batch_size, epochs_done):
         return strategy.gather(strategy.run(lambda: tf.constant([epochs_done], tf.int64)), axis=0)
 
     with _worker_errors():
-        done = gather().numpy()
-    if len(set(done.tolist())) > 1:
-        raise UserError(f"the workers would start after different epochs ({done.tolist()} done); every worker "
-                        "must see the chief's model folder: use a shared --model path, or copy the chief's "
-                        f"folder to the other machines before resuming; {_HELP}")
-    # Building the model broadcasts the chief's initial values to the others: a collective too.
-    with _worker_errors(), strategy.scope():
-        yield
+        return gather().numpy().tolist()
 
 
 def fit(model, train, test, batch_size, test_batch_size, seed, epochs, initial_epoch, callbacks, verbose):

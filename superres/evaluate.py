@@ -131,7 +131,7 @@ def folder_estimate(folder, manifest, song):
 
 
 def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=False, pairs=None,
-             keep_audio=False, log=print):
+             keep_audio=False, log=print, runtimes=("keras",)):
     """Score the baselines and every model on every song.
 
     Parameters
@@ -151,6 +151,9 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         ``.wav``), instead of the scan folder and prediction folders; scored whole.
     keep_audio : bool
         Keep every method's scored audio in the result (for the report).
+    runtimes : sequence of str
+        Runtimes (:data:`superres.runtime.RUNTIMES`) to run each of ``models`` on, one row each, named
+        ``<model> [<runtime>]`` other than for ``keras``; those a model's architecture lacks are skipped.
 
     Returns
     -------
@@ -171,8 +174,13 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
     for mdir in models:
         model, cfg = load_model(mdir)
         configs.append(cfg)
-        predictor = Predictor(model, cfg)
-        sources.append((Path(mdir).name, lambda s, p=predictor: model_estimate(p, s)))
+        for runtime in runtimes:
+            if runtime != "keras" and cfg["arch"] != "bilstm":
+                log(f"{mdir}: runs on keras only ({cfg['arch']} network); no {runtime} row")
+                continue
+            predictor = Predictor(model, cfg, runtime=runtime)
+            name = Path(mdir).name + ("" if runtime == "keras" else f" [{runtime}]")
+            sources.append((name, lambda s, p=predictor: model_estimate(p, s)))
     if pairs:
         ref_dir, est_dir = pairs
         songs = songs_from_pairs(ref_dir)

@@ -67,7 +67,7 @@ def read_json(path, what):
         raise UserError(f"{path}: {what} is unreadable ({e}); delete it and re-run the stage that writes it")
 
 
-def read_manifest(path, stage, what=None):
+def read_manifest(path, stage, what=None, fix="re-run the stage that wrote it"):
     """Read a stage manifest and check its stage name and format version.
 
     Parameters
@@ -78,6 +78,8 @@ def read_manifest(path, stage, what=None):
         Expected value of the ``stage`` field (``"scan"``, ``"dataset"``, ``"model"``, ``"predict"``).
     what : str, optional
         How to call the manifest in messages.
+    fix : str
+        What to do about a manifest of another format version, for the message.
     """
     path = Path(path)
     if path.is_dir() or not path.suffix:
@@ -89,8 +91,24 @@ def read_manifest(path, stage, what=None):
                         f"expected {stage!r}); point the command at the right folder")
     if m.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{path}: written by format version {m.get('format_version')}, this version reads "
-                        f"{FORMAT_VERSION}; re-run the stage that wrote it")
+                        f"{FORMAT_VERSION}; {fix}")
     return m
+
+
+def previous_manifest(folder, stage):
+    """A stage's own earlier manifest in its output folder, for incremental reruns; None if there is none.
+
+    One of another format version is ignored (everything is redone and the manifest rewritten): rerunning
+    the stage is exactly what its message asks for. One of another stage is refused, so that a mistyped
+    output folder does not overwrite another stage's files.
+    """
+    path = Path(folder) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    m = read_json(path, f"{stage} manifest")
+    if isinstance(m, dict) and m.get("stage") == stage and m.get("format_version") != FORMAT_VERSION:
+        return None
+    return read_manifest(path, stage)
 
 
 def require_equal(actual, expected, keys, where, fix):

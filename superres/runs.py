@@ -64,7 +64,8 @@ def load_config(model_dir):
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise UserError(f"{model_dir}: model folder not found; train one with rnn-super-resolution.py --train")
-    cfg = read_manifest(model_dir / CONFIG_NAME, "model", "model config.json")
+    cfg = read_manifest(model_dir / CONFIG_NAME, "model", "model config.json",
+                        fix="retrain it (into a new --model folder, or delete this one first)")
     if cfg.get("arch") not in ARCHS:
         raise UserError(f"{model_dir}: unknown architecture {cfg.get('arch')!r}; update the tool or retrain")
     return cfg

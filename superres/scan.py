@@ -12,7 +12,7 @@ from pathlib import Path
 from .audio import (HIGH_RATE, LOW_RATE, SCAN_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
                     open_atomic_writer, read_blocks)
 from .errors import UserError
-from .manifest import FORMAT_VERSION, MANIFEST_NAME, read_manifest, write_json_atomic
+from .manifest import FORMAT_VERSION, MANIFEST_NAME, previous_manifest, read_manifest, write_json_atomic
 
 REFERENCE_DIR = "reference44k"
 
@@ -109,10 +109,8 @@ def scan(input_dir, output_dir, log=print):
         outputs[out] = rel
     check_writable_dir(output_dir)
 
-    previous = {}
-    if (output_dir / MANIFEST_NAME).is_file():
-        old = read_manifest(output_dir, "scan")
-        previous = {e["source"]: e for e in old["files"]}
+    old = previous_manifest(output_dir, "scan")
+    previous = {e["source"]: e for e in old["files"]} if old else {}
 
     entries, failures = [], []
     for rel in files:

@@ -82,7 +82,7 @@ class _Checkpointer(keras.callbacks.Callback):
                  f"(16-bit units), {seconds:.1f} s")
 
 
-def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
+def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=None, **settings):
     """Train a model on a dataset folder, or resume the run in ``run_dir``.
 
     Parameters
@@ -95,6 +95,9 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
         Total number of epochs the run should have when this call returns.
     verbose : int
         Keras progress display (1 = bar, 2 = one line per epoch, 0 = none).
+    worker_timeout : float, optional
+        With ``TF_CONFIG``: seconds to wait for every worker to start (default
+        :data:`superres.distribute.WORKER_TIMEOUT_S`; 0 waits forever).
     **settings
         ``arch, units, dense, dense2, lr, decay, batch_size, seed``; ``None`` or missing means the default
         for a new run, or the stored value when resuming (a different value is refused).
@@ -123,7 +126,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
             raise UserError(f"{dataset_dir}: built with other settings than the model in {run_dir} was trained "
                             "on; rebuild the dataset with the model's settings or train a new --run")
         state = read_json(run_dir / STATE_NAME, "training state")
-        with distribute.training_scope(config["batch_size"], state["epochs_done"]):
+        with distribute.training_scope(config["batch_size"], state["epochs_done"], worker_timeout):
             try:
                 model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
             except Exception as e:
@@ -138,7 +141,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, **settings):
         s = {"arch": arch, "seed": DEFAULTS["seed"], **ARCH_DEFAULTS[arch], **given}
         config = make_config(meta, dataset_dir, s)
         # Seeded, built and compiled inside the strategy's scope, so its variables are mirrored.
-        with distribute.training_scope(config["batch_size"], 0):
+        with distribute.training_scope(config["batch_size"], 0, worker_timeout):
             keras.utils.set_random_seed(config["seed"])
             model = build_model(config)
             # MAE as a metric too: the figure every architecture reports, whatever its loss.

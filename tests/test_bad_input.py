@@ -155,6 +155,30 @@ def test_scan_batch_skips_bad_files_and_lists_them(tmp_path):
     assert_clean_error(proc, "none of the 3 audio files could be used")
 
 
+def test_rerun_over_an_older_version_redoes_it_and_another_stage_is_refused(tmp_path):
+    """An output folder of the same stage in an older format is rewritten (rerunning is what the version
+    message asks for); one holding another stage's manifest is refused and left as it was."""
+    from superres.scan import scan
+
+    orig = tmp_path / "orig"
+    write_synth(orig / "a.wav", 0.3, channels=1)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "manifest.json").write_text(json.dumps({"stage": "scan", "format_version": 1, "files": [
+        {"source": "a.wav", "output": "a.wav"}]}))
+    manifest, _ = scan(orig, old, log=lambda s: None)
+    assert json.loads((old / "manifest.json").read_text()) == manifest
+    assert manifest["format_version"] > 1 and sf.info(old / "a.wav").samplerate == 22050
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"stage": "predict", "format_version": 1, "files": []}))
+    before = digest(other)
+    with pytest.raises(UserError, match="not a scan manifest"):
+        scan(orig, other, log=lambda s: None)
+    assert digest(other) == before
+
+
 def test_model_folder_of_another_version_and_dataset_mismatch(pipeline, tmp_path):
     import shutil
 
@@ -164,7 +188,7 @@ def test_model_folder_of_another_version_and_dataset_mismatch(pipeline, tmp_path
     cfg["format_version"] = 99
     (model / "config.json").write_text(json.dumps(cfg))
     proc = run_script("rnn-super-resolution.py", "--predict", "--model", model, check=False)
-    assert_clean_error(proc, "written by format version 99")
+    assert_clean_error(proc, "written by format version 99", "retrain it")
 
     # A dataset with another window than the model was trained on: resuming refuses it.
     ds = tmp_path / "ds40"

@@ -11,6 +11,8 @@ def test_measurements_report_speed_and_memory(tmp_path):
     assert sinc["peak_mb"] > 0
     pred = bench.measure("predict", size="demo", seconds=0.1, overlap=0)
     assert "overlap 0" in pred["what"] and pred["x_real_time"] > 0
+    int8 = bench.measure("predict", size="demo", seconds=0.1, overlap=0, runtime="onnx-int8")
+    assert "ONNX Runtime int8" in int8["what"] and int8["x_real_time"] > 0
     base = bench.measure("predict", size="demo", seconds=0.1, baseline=True)
     assert "straightforward" in base["what"] and base["x_real_time"] > 0
     sbr = bench.measure("predict", size="sbr", seconds=0.5)
@@ -19,7 +21,7 @@ def test_measurements_report_speed_and_memory(tmp_path):
     assert train["samples_per_s"] > 0
     train_sbr = bench.measure("train", size="sbr", steps=1, batch=2)
     assert train_sbr["samples_per_s"] > 0
-    rows = [sinc, pred, base, sbr, train, train_sbr]
+    rows = [sinc, pred, int8, base, sbr, train, train_sbr]
     table = bench.format_markdown(rows, "test machine")
     lines = table.splitlines()
     assert lines[0] == "Machine: test machine"

@@ -209,3 +209,21 @@ def _read(f):
     f.flush()
     f.seek(0)
     return f.read()
+
+
+def test_a_worker_whose_peers_never_start_gives_up_with_a_message(pipeline, tmp_path):
+    """One worker of two, the other never started: it is ended (SIGKILL: the runtime holds the interpreter and
+    catches SIGTERM while it waits) with a message saying whom it waited for, instead of waiting forever."""
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="",
+               TF_CONFIG=tf_config(workers, 0))
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "rnn-super-resolution.py"), "--train", "--quiet", "--dataset",
+         str(pipeline["dataset"]), "--model", str(tmp_path / "chief"), "--epochs", "1", "--worker-timeout", "3",
+         *FLAGS], env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
+    assert proc.returncode == -9, proc.stderr
+    assert f"not every worker joined within 3 s (this is worker 0, waiting for {workers[1]})" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - t0 < WORKER_TIMEOUT_S
+    assert not (tmp_path / "chief" / "last.keras").exists()
