@@ -54,7 +54,7 @@ def _timed(fn, *args):
     return time.perf_counter() - t
 
 
-def measure(kind, size=None, seconds=4.0, overlap=None, steps=6, batch=None, xla=False, baseline=False,
+def measure(kind, size=None, seconds=4.0, overlap=None, steps=20, batch=None, xla=False, baseline=False,
             runtime="keras"):
     """Run one measurement in this process and return its figures.
 
