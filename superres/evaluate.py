@@ -163,6 +163,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         over songs; with ``keep_audio`` also ``audio`` per song {"input", method...: int16 arrays}.
     """
     from .predict import Predictor, load_model
+    from .runtime import runs_on
 
     sources = []  # (method name, callable(song) -> estimate)
     configs = []
@@ -175,7 +176,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         model, cfg = load_model(mdir)
         configs.append(cfg)
         for runtime in runtimes:
-            if runtime != "keras" and cfg["arch"] != "bilstm":
+            if not runs_on(cfg, runtime):
                 log(f"{mdir}: runs on keras only ({cfg['arch']} network); no {runtime} row")
                 continue
             predictor = Predictor(model, cfg, runtime=runtime)

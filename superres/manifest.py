@@ -67,7 +67,10 @@ def read_json(path, what):
         raise UserError(f"{path}: {what} is unreadable ({e}); delete it and re-run the stage that writes it")
 
 
-def read_manifest(path, stage, what=None, fix="re-run the stage that wrote it"):
+_RERUN = "re-run the stage that wrote it"
+
+
+def read_manifest(path, stage, what=None, fix=_RERUN):
     """Read a stage manifest and check its stage name and format version.
 
     Parameters
@@ -85,7 +88,11 @@ def read_manifest(path, stage, what=None, fix="re-run the stage that wrote it"):
     if path.is_dir() or not path.suffix:
         path = path / MANIFEST_NAME
     what = what or f"{stage} manifest"
-    m = read_json(path, what)
+    return _checked(read_json(path, what), path, stage, what, fix)
+
+
+def _checked(m, path, stage, what, fix):
+    """``m``, read from ``path``, if it is a manifest of ``stage`` in this format version; else a UserError."""
     if not isinstance(m, dict) or m.get("stage") != stage:
         raise UserError(f"{path}: not a {what} (stage is {m.get('stage') if isinstance(m, dict) else None!r}, "
                         f"expected {stage!r}); point the command at the right folder")
@@ -108,7 +115,7 @@ def previous_manifest(folder, stage):
     m = read_json(path, f"{stage} manifest")
     if isinstance(m, dict) and m.get("stage") == stage and m.get("format_version") != FORMAT_VERSION:
         return None
-    return read_manifest(path, stage)
+    return _checked(m, path, stage, f"{stage} manifest", _RERUN)
 
 
 def require_equal(actual, expected, keys, where, fix):

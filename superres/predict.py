@@ -251,7 +251,6 @@ class Predictor:
             raise UserError(f"--overlap must be between 0 and {self.window - 1} (got {overlap})")
         self.batch_size = batch_size or default_batch(config)
         self.input_kind = config["dataset"]["input"]
-        self.runtime = runtime
         self.model = inference_network(model, config, runtime, self.window)
 
     def stream(self, channels):

@@ -25,6 +25,11 @@ RUNTIMES = ("keras", "onnx", "onnx-int8")
 _IR_VERSION, _OPSET = 8, 17
 
 
+def runs_on(config, runtime):
+    """Whether a model of this config can run on ``runtime``: Keras runs every one, ONNX Runtime ``bilstm``."""
+    return runtime == "keras" or config["arch"] == "bilstm"
+
+
 def _import_onnx():
     try:
         import onnx
@@ -78,7 +83,7 @@ def export_bilstm(model, config):
     onnx, _ = _import_onnx()
     from onnx import TensorProto, helper, numpy_helper
 
-    if config["arch"] != "bilstm":
+    if not runs_on(config, "onnx"):
         raise UserError(f"--runtime onnx runs the bilstm architecture only (this model is {config['arch']}, "
                         "which is fast on Keras already); use --runtime keras")
     window = config["window"]
