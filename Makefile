@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The lock file: exact versions and hashes of every package, made from requirements*.txt by `make lock`.
+LOCK   := requirements.lock
+# The Python the lock is made for (and tested on). Other versions: `make lock PYTHON_VERSION=3.12`.
+PYTHON_VERSION ?= 3.11
+UV_VERSION ?= 0.13.9
 
 # The demo's folders, kept apart from the default data/ and models/ folders a user's own run uses.
 DEMO_IN   ?= data/demo
@@ -22,15 +27,29 @@ SBR_TRAIN ?= --arch sbr --epochs 4 --wave-weight 500
 # The BiLSTM for the held-out comparison: the demo's size, trained on every 64th window of the same songs.
 BILSTM_MUSIC ?= models/bilstm-music
 
-.PHONY: demo test venv clean-demo readme-results bench music pretrained ablation
+.PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Exactly the locked versions (--require-hashes: nothing else, nothing altered), then this project itself,
+# editable, for the `superres` command.
+$(STAMP): $(LOCK) pyproject.toml
+	@$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v == "$(PYTHON_VERSION)" else \
+	    "$(PYTHON) is Python " + v + "; $(LOCK) is made for $(PYTHON_VERSION): run with PYTHON=python$(PYTHON_VERSION), " \
+	    "or lock for yours with: make lock PYTHON_VERSION=" + v)'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Regenerate the lock from the direct requirements (requirements.txt, requirements-dev.txt): after changing
+# either, or to take newer releases. Then run `make test` before committing the new lock.
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	.venv-lock/bin/uv pip compile --quiet --generate-hashes --python-version $(PYTHON_VERSION) \
+	    --python-platform x86_64-manylinux_2_28 --no-header --output-file $(LOCK) requirements.txt requirements-dev.txt
+	@echo "wrote $(LOCK); run make test before committing it"
 
 demo: $(STAMP)
 	@start=$$(date +%s); set -e; \

@@ -1,5 +1,11 @@
 """Audio super-resolution: restore the 11-22 kHz band of 22.05 kHz music with a neural network.
 
+In Python::
+
+    import superres
+    audio_44k, rate = superres.upsample(audio_22k, 22050)          # numpy in, numpy out
+    superres.upsample_file("song.flac", "song_44k.wav")            # file in, file out
+
 One module per concern:
 
 - :mod:`superres.audio` -- reading, writing (atomically), resampling, naive upsampling.
@@ -19,6 +25,10 @@ One module per concern:
 - :mod:`superres.report` -- spectrogram and history plots, the HTML listening report.
 - :mod:`superres.bench` -- the speed benchmark.
 - :mod:`superres.corpus` -- the training corpus from Debian packages (full-band music, licences).
+- :mod:`superres.api` -- :func:`upsample` and :func:`upsample_file` for notebooks and programs.
+- :mod:`superres.commands` -- the command line (``superres``, and the numbered scripts).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+from .api import upsample, upsample_file  # noqa: E402,F401

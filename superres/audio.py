@@ -35,18 +35,35 @@ MIN_RATE, MAX_RATE = 8000, 384000
 READ_EXTENSIONS = (".wav", ".flac", ".ogg")
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+#: Output sample formats offered to the user (``--subtype``), by libsndfile subtype.
+SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
 
 
-def list_audio_files(root, extensions=SCAN_EXTENSIONS):
+def list_audio_files(root, extensions=SCAN_EXTENSIONS, problems=None):
     """Return the audio files under ``root``, recursively, as sorted paths relative to ``root``.
 
-    Sorting makes every stage's output order (and so the dataset) deterministic.
+    Sorting makes every stage's output order (and so the dataset) deterministic. Hidden files (our own
+    temporary files among them) are left out.
+
+    Parameters
+    ----------
+    problems : list, optional
+        Receives ``(path, message)`` for each symbolic link with an audio extension whose target is missing,
+        so that the batch summary can list it rather than drop it without a word.
     """
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: folder not found; create it and put your audio files in it")
-    found = [p.relative_to(root) for p in root.rglob("*")
-             if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")]
+    found = []
+    for p in root.rglob("*"):
+        if p.suffix.lower() not in extensions or p.name.startswith("."):
+            continue
+        if p.is_file():
+            found.append(p.relative_to(root))
+        elif p.is_symlink() and not p.exists() and problems is not None:
+            problems.append((p, f"{p}: broken symbolic link (its target {os.readlink(p)} is missing); skipped"))
+    if problems is not None:
+        problems.sort(key=lambda f: str(f[0]))
     return sorted(found, key=lambda p: p.as_posix())
 
 
@@ -102,11 +119,13 @@ def read_audio(path, dtype="float64"):
     try:
         if dtype == "int16" and info.subtype != "PCM_16":
             data, rate = sf.read(str(path), dtype="float64", always_2d=True)
-            data = to_int16(data)
         else:
             data, rate = sf.read(str(path), dtype=dtype, always_2d=True)
     except Exception as e:
         raise UserError(f"{path}: could not decode audio ({_short(e)}); the file may be truncated or corrupt")
+    check_finite(data, path)  # before any cast: a NaN would become a full-scale int16 sample
+    if data.dtype != np.dtype(dtype):
+        data = to_int16(data)
     return data, int(rate)
 
 
@@ -130,32 +149,60 @@ def read_blocks(path, rate, block):
         ``ceil(frames * rate / source rate)`` frames in all.
     """
     info = audio_info(path)
-    total = -(-info.frames * rate // info.samplerate)
-    stream = None if info.samplerate == rate else soxr.ResampleStream(
-        info.samplerate, rate, info.channels, dtype="float64", quality="VHQ")
-    pending = np.zeros((0, info.channels))
+
+    def decoded():
+        read = 0
+        with sf.SoundFile(str(path)) as f:
+            while read < info.frames:
+                try:
+                    x = f.read(min(block, info.frames - read), dtype="float64", always_2d=True)
+                except sf.LibsndfileError as e:
+                    raise UserError(f"{path}: could not decode audio after {read} frames ({e}); the file is corrupt")
+                if x.shape[0] == 0:
+                    raise UserError(f"{path}: ends after {read} of {info.frames} frames; the file is truncated")
+                check_finite(x, path)
+                read += x.shape[0]
+                yield x
+
+    yield from resample_blocks(decoded(), info.samplerate, rate, info.channels, info.frames, block)
+
+
+def resample_blocks(blocks, rate_in, rate, channels, frames_in, block):
+    """Resample a stream of float blocks (soxr VHQ) into int16 blocks of exactly ``block`` frames at ``rate``.
+
+    The one resampling loop behind files (:func:`read_blocks`) and arrays (:func:`superres.api.upsample`).
+
+    Parameters
+    ----------
+    blocks : iterable of ndarray of float, shape (n, channels)
+        Full scale 1.0; ``frames_in`` frames in all.
+    rate_in, rate : int
+        Hz.
+    channels, frames_in, block : int
+
+    Yields
+    ------
+    ndarray of int16, shape (<= block, channels)
+        ``ceil(frames_in * rate / rate_in)`` frames in all; only the last block is shorter.
+    """
+    total = -(-frames_in * rate // rate_in)
+    stream = None if rate_in == rate else soxr.ResampleStream(rate_in, rate, channels, dtype="float64",
+                                                               quality="VHQ")
+    pending = np.zeros((0, channels))
     emitted = read = 0
-    with sf.SoundFile(str(path)) as f:
-        while read < info.frames:
-            try:
-                x = f.read(min(block, info.frames - read), dtype="float64", always_2d=True)
-            except sf.LibsndfileError as e:
-                raise UserError(f"{path}: could not decode audio after {read} frames ({e}); the file is corrupt")
-            if x.shape[0] == 0:
-                raise UserError(f"{path}: ends after {read} of {info.frames} frames; the file is truncated")
-            check_finite(x, path)
-            read += x.shape[0]
-            if stream is not None:
-                x = stream.resample_chunk(x, last=read >= info.frames)
-            pending = np.concatenate([pending, x])
-            # The resampler may deliver a few frames more than the exact ratio: never emit past ``total``.
-            while pending.shape[0] >= block and emitted < total:
-                n = min(block, total - emitted)
-                yield to_int16(pending[:n])
-                emitted += n
-                pending = pending[n:]
+    for x in blocks:
+        read += x.shape[0]
+        if stream is not None:
+            x = stream.resample_chunk(x, last=read >= frames_in)
+        pending = np.concatenate([pending, x])
+        # The resampler may deliver a few frames more than the exact ratio: never emit past ``total``.
+        while pending.shape[0] >= block and emitted < total:
+            n = min(block, total - emitted)
+            yield to_int16(pending[:n])
+            emitted += n
+            pending = pending[n:]
     # What is left, zero-padded if the resampler came up a few frames short.
-    rest = np.zeros((total - emitted, info.channels))
+    rest = np.zeros((total - emitted, channels))
     m = min(rest.shape[0], pending.shape[0])
     rest[:m] = pending[:m]
     for i in range(0, rest.shape[0], block):
@@ -246,13 +293,34 @@ def check_writable_dir(folder):
         raise UserError(f"{folder}: cannot write there ({e.strerror or e}); choose another output folder")
 
 
+#: Free space below which a write error from libsndfile (which reports only "System error.") is taken for a
+#: full disk, bytes.
+_FULL_DISK = 1 << 20
+
+
+def _write_failure(path, tmp, e):
+    """A :class:`UserError` for a failed write of ``path``: the reason, and what to do."""
+    code = getattr(e, "errno", None)
+    if code is None and isinstance(e, sf.LibsndfileError):
+        # libsndfile loses the errno: ask the file system whether it is full.
+        try:
+            st = os.statvfs(Path(tmp or path).parent)
+            if st.f_bavail * st.f_frsize < _FULL_DISK:
+                code = errno.ENOSPC
+        except OSError:
+            pass
+    reason = os.strerror(code) if code else _short(e)
+    hint = "free some space and re-run" if code == errno.ENOSPC else "check the output folder"
+    return UserError(f"{path}: cannot write ({reason}); {hint}; nothing was written there")
+
+
 @contextmanager
 def atomic_output(path):
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
 
-    On any error (including KeyboardInterrupt) the temporary file is removed, so a failed run never leaves a
-    partial output under the final name. Write errors (a full disk, a read-only folder) become a
-    :class:`UserError` naming the file.
+    On any error (including KeyboardInterrupt and the signals :func:`superres.cli.run` turns into one) the
+    temporary file is removed, so a failed run never leaves a partial output under the final name. Write
+    errors (a full disk, a read-only folder) become a :class:`UserError` naming the file.
     """
     path = Path(path)
     tmp = None
@@ -262,13 +330,34 @@ def atomic_output(path):
         yield tmp
         os.replace(tmp, path)
     except (OSError, sf.LibsndfileError) as e:
-        reason = getattr(e, "strerror", None) or _short(e)
-        hint = "free some space and re-run" if getattr(e, "errno", None) == errno.ENOSPC else \
-            "check the output folder"
-        raise UserError(f"{path}: cannot write ({reason}); {hint}; nothing was written there")
+        raise _write_failure(path, tmp, e)
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def quantize(x, subtype):
+    """Float samples in [-1, 1) -> the array to hand libsndfile for ``subtype``, rounded and clipped.
+
+    Parameters
+    ----------
+    x : ndarray of float, shape (frames, channels)
+    subtype : {"PCM_16", "PCM_24", "FLOAT"}
+
+    Returns
+    -------
+    ndarray
+        int16 for PCM_16 (:func:`to_int16`); int32 holding the 24-bit value in its top three bytes for PCM_24
+        (libsndfile keeps those bytes, so nothing is rounded twice); float32 in [-1, 1] for FLOAT.
+    """
+    if subtype == "PCM_16":
+        return to_int16(x)
+    if subtype == "PCM_24":
+        return (np.clip(np.rint(np.asarray(x, np.float64) * 2.0 ** 23), -2 ** 23, 2 ** 23 - 1)
+                .astype(np.int32) << 8)
+    if subtype == "FLOAT":
+        return np.clip(np.asarray(x, np.float32), -1.0, 1.0)
+    raise ValueError(f"unknown subtype {subtype!r}")
 
 
 def write_audio(path, data, rate, subtype="PCM_16"):
@@ -295,6 +384,12 @@ def open_atomic_writer(path, rate, channels, subtype="PCM_16"):
     with atomic_output(path) as tmp:
         with sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, subtype=subtype, format=fmt) as f:
             yield f
+
+
+def write_text(path, text):
+    """Write a text file atomically (tables, JSON results)."""
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(text)
 
 
 def _short(e):

@@ -1,6 +1,9 @@
-"""Shared plumbing for the command-line scripts: quiet start-up and one-line errors."""
+"""Shared plumbing for the command line: quiet start-up, one-line errors, signals, option types."""
 
+import argparse
+import math
 import os
+import signal
 import sys
 
 from .errors import UserError
@@ -28,11 +31,46 @@ def quiet_backend(debug=False):
         os.close(devnull)
 
 
-def run(main, argv):
-    """Call ``main(args)`` and turn a :class:`UserError` into ``error: ...`` and exit status 2.
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT or SIGTERM, so that every ``finally`` removes its temporary files.
 
-    ``--debug`` anywhere on the command line shows the full traceback instead.
+    A subclass of ``KeyboardInterrupt``, not of ``Exception``: the ``except Exception`` blocks that turn a bad
+    file into a reported failure must not swallow it.
     """
+
+    # Code that re-raises an exception as ``type(e)(*e.args)`` must get an equal one back: the signal number
+    # lives in ``args``.
+    def __init__(self, signum=int(signal.SIGINT), *args):
+        super().__init__(signum, *args)
+
+    @property
+    def signum(self):
+        s = self.args[0] if self.args else None
+        return int(s) if isinstance(s, int) else int(signal.SIGINT)
+
+
+def _interrupt(signum, frame):
+    # Further signals are ignored while the stack unwinds: a second Ctrl-C must not cut a clean-up short.
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def run(main, argv):
+    """Call ``main(argv)`` as a command: errors as one line, signals as a clean stop.
+
+    - :class:`UserError` prints ``error: ...`` and exits 2 (``--debug`` anywhere on the command line shows
+      the traceback instead).
+    - SIGINT (Ctrl-C) and SIGTERM (``kill``, ``timeout``, a closed terminal) stop the work at the next Python
+      instruction, remove temporary files on the way out, print one line and exit 130 or 143 (128 + the
+      signal number, as a shell reports it).
+    """
+    handlers = {}
+    try:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            handlers[s] = signal.signal(s, _interrupt)
+    except ValueError:  # not the main thread: leave signals to the caller
+        pass
     try:
         return main(argv) or 0
     except UserError as e:
@@ -40,6 +78,83 @@ def run(main, argv):
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"interrupted ({signal.Signals(signum).name}); stopped, temporary files removed", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+
+
+# Option types: each refuses a value that makes no sense at parse time, so that argparse prints
+# "error: argument --NAME: ..." naming the option, before any work starts.
+
+def _number(kind, text):
+    try:
+        v = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+    if kind is float and not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {text})")
+    return v
+
+
+def positive_int(text):
+    """An integer >= 1."""
+    v = _number(int, text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text})")
+    return v
+
+
+def nonnegative_int(text):
+    """An integer >= 0."""
+    v = _number(int, text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer (got {text})")
+    return v
+
+
+def even_int(text):
+    """An even integer >= 2 (a whole number of 22.05 kHz frames in 44.1 kHz steps)."""
+    v = _number(int, text)
+    if v < 2 or v % 2:
+        raise argparse.ArgumentTypeError(f"must be an even integer >= 2 (got {text})")
+    return v
+
+
+def positive_float(text):
+    """A finite number > 0."""
+    v = _number(float, text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
+    return v
+
+
+def nonnegative_float(text):
+    """A finite number >= 0."""
+    v = _number(float, text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number (got {text})")
+    return v
+
+
+def fraction(text):
+    """A number strictly between 0 and 1."""
+    v = _number(float, text)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, exclusive (got {text})")
+    return v
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default once: appended as ``(default: X)`` unless the help text gives it already
+    (``default`` in the text), or there is none to show (None, False, an empty list)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (not action.option_strings or "default" in text.lower() or action.default in (None, False, [])
+                or action.default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"

@@ -17,15 +17,17 @@ folder.
 """
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from .audio import FACTOR, HIGH_RATE, LOW_RATE, fit_length, naive_upsample, read_audio, sinc_upsample
+from .audio import FACTOR, HIGH_RATE, LOW_RATE, audio_info, fit_length, naive_upsample, read_audio, sinc_upsample
 from .encoding import BITS, int16_to_bits
 from .errors import UserError
-from .manifest import FORMAT_VERSION, read_manifest, write_json_atomic
+from .manifest import FORMAT_VERSION, read_manifest, relative_path, write_json_atomic
 from .scan import load_scan, reference_path
 
 META_NAME = "meta.json"
@@ -73,7 +75,7 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
     scan_dir : path-like
         Output of stage 10 (22.05 kHz WAVs and their manifest).
     out_dir : path-like
-        Dataset folder; existing arrays are replaced.
+        Dataset folder. An existing dataset there is replaced only once the new one is complete.
     window : int
         Window length in 44.1 kHz steps (the blog used 50).
     hop : int, optional
@@ -100,6 +102,8 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
         raise UserError(f"train fraction must be between 0 and 1 (got {train_fraction})")
     scan_dir, out_dir = Path(scan_dir), Path(out_dir)
     scan = load_scan(scan_dir)
+    _check_sources(scan, scan_dir)
+    _check_output(out_dir)
 
     songs, counts = [], {k: 0 for k in SPLITS}
     for e in scan["files"]:
@@ -113,19 +117,100 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
     if counts["train"] == 0 or counts["test"] == 0:
         raise UserError(f"{scan_dir}: the songs are too short to give whole {window}-step windows in both the "
                         f"train and test parts ({counts}); add longer audio or use a smaller --window")
+    meta = {
+        "stage": "dataset",
+        "format_version": FORMAT_VERSION,
+        "scan_dir": relative_path(scan_dir, out_dir),
+        "high_rate": HIGH_RATE,
+        "low_rate": LOW_RATE,
+        "factor": FACTOR,
+        "input": input,
+        "window": window,
+        "hop": hop,
+        "bits": BITS,
+        "encoding": encoding,
+        "encoding_description": ENCODINGS[encoding],
+        "train_fraction": train_fraction,
+        "counts": counts,
+        "songs": songs,
+    }
+    # The new dataset is built in a folder beside the old one and takes its place only when complete: a
+    # failed or interrupted rebuild leaves the old dataset as it was, and no temporary arrays behind.
+    try:
+        building = Path(tempfile.mkdtemp(prefix=".dataset-", dir=out_dir.parent))
+    except OSError as e:
+        raise UserError(f"{out_dir.parent}: cannot write there ({e.strerror or e}); choose another --output")
+    try:
+        _write_arrays(building, scan, scan_dir, songs, counts, window, hop, train_fraction, input, encoding, log)
+        write_json_atomic(building / META_NAME, meta)
+        _swap_in(building, out_dir)
+    except OSError as e:
+        raise UserError(f"{out_dir}: cannot write the dataset ({e.strerror or e}); check the folder and the free "
+                        "space; an earlier dataset there is unchanged")
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return meta
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # The old meta goes first, so an interrupted rebuild is never mistaken for a complete dataset.
-    if (out_dir / META_NAME).exists():
-        os.unlink(out_dir / META_NAME)
-    tmp = {}
+
+#: Files a dataset folder holds; a folder with anything else in it is not replaced.
+_DATASET_FILES = {META_NAME} | {f"{k}_{kind}.npy" for k in SPLITS for kind in ("x", "y")}
+
+
+def _check_output(out_dir):
+    """Refuse an output path that is a file, or a folder holding files other than a dataset's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: is a file, not a folder; choose another --output")
+    if out_dir.is_dir():
+        other = sorted(p.name for p in out_dir.iterdir() if p.name not in _DATASET_FILES)
+        if other:
+            raise UserError(f"{out_dir}: holds other files than a dataset's ({', '.join(other[:3])}); choose an "
+                            "empty or new folder for --output")
+    parent = out_dir.parent
+    if not parent.is_dir():
+        try:
+            parent.mkdir(parents=True)
+        except OSError as e:
+            raise UserError(f"{parent}: cannot create it ({e.strerror or e}); choose another --output")
+
+
+def _check_sources(scan, scan_dir):
+    """Every file the scan lists must still be there, as the scan wrote it, before anything is built."""
+    for e in scan["files"]:
+        for path, rate, frames in ((scan_dir / e["output"], LOW_RATE, e["frames_low"]),
+                                   (reference_path(scan, e, scan_dir), None, e["frames_high"])):
+            info = audio_info(path)
+            if (rate and info.samplerate != rate) or info.channels != e["channels"] or info.frames < frames - 1 \
+                    or info.frames > frames + 1:
+                raise UserError(f"{path}: changed since 10-scan.py ran ({info.samplerate} Hz, {info.channels} "
+                                f"channels, {info.frames} frames; the scan recorded {e['channels']} channels, "
+                                f"{frames} frames); re-run 10-scan.py")
+
+
+def _swap_in(building, out_dir):
+    """Put the finished folder ``building`` in the place of ``out_dir`` (two renames; the old one deleted)."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=".dataset-old-", dir=out_dir.parent))
+        os.replace(out_dir, old / "dataset")
+    try:
+        os.replace(building, out_dir)
+    except BaseException:
+        if old is not None:
+            os.replace(old / "dataset", out_dir)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_arrays(folder, scan, scan_dir, songs, counts, window, hop, train_fraction, input, encoding, log):
+    """Encode every song into ``folder``'s four arrays, block by block through memmaps."""
     arrays = {}
     for k in SPLITS:
         x_dtype = np.uint8 if encoding == "bits" else np.int16
         for kind, dtype, shape in (("x", x_dtype, x_shape(counts[k], window, encoding)),
                                    ("y", np.int16, (counts[k], window))):
-            tmp[k, kind] = out_dir / f".{k}_{kind}.tmp.npy"
-            arrays[k, kind] = open_memmap(tmp[k, kind], mode="w+", dtype=dtype, shape=shape)
+            arrays[k, kind] = open_memmap(folder / f"{k}_{kind}.npy", mode="w+", dtype=dtype, shape=shape)
 
     pos = {k: 0 for k in SPLITS}
     for e, song in zip(scan["files"], songs):
@@ -148,37 +233,26 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
                     arrays[k, "y"][pos[k]:pos[k] + w1 - w0] = ref[idx, c]
                     pos[k] += w1 - w0
         log(f"encoded {e['source']}: {song['windows']['train']} train, {song['windows']['test']} test windows")
-
     for arr in arrays.values():
         arr.flush()
-    arrays.clear()  # closes the memmaps before the renames
-    for (k, kind), path in tmp.items():
-        os.replace(path, out_dir / f"{k}_{kind}.npy")
+    arrays.clear()  # closes the memmaps before the folder is renamed
 
-    meta = {
-        "stage": "dataset",
-        "format_version": FORMAT_VERSION,
-        "scan_dir": str(scan_dir.resolve()),
-        "high_rate": HIGH_RATE,
-        "low_rate": LOW_RATE,
-        "factor": FACTOR,
-        "input": input,
-        "window": window,
-        "hop": hop,
-        "bits": BITS,
-        "encoding": encoding,
-        "encoding_description": ENCODINGS[encoding],
-        "train_fraction": train_fraction,
-        "counts": counts,
-        "songs": songs,
-    }
-    write_json_atomic(out_dir / META_NAME, meta)
-    return meta
+
+#: Fields of meta.json that training and evaluation read.
+_META_KEYS = ("window", "hop", "bits", "encoding", "input", "train_fraction", "counts", "songs", "scan_dir",
+              "high_rate", "low_rate", "factor")
 
 
 def load_meta(dataset_dir):
     """Read and check ``meta.json`` of a dataset folder."""
-    return read_manifest(Path(dataset_dir) / META_NAME, "dataset", "dataset meta.json")
+    path = Path(dataset_dir) / META_NAME
+    meta = read_manifest(path, "dataset", "dataset meta.json")
+    missing = [k for k in _META_KEYS if k not in meta]
+    counts = meta.get("counts")
+    if missing or not isinstance(counts, dict) or not all(isinstance(counts.get(k), int) for k in SPLITS):
+        raise UserError(f"{path}: incomplete or edited (missing {', '.join(missing) or 'the window counts'}); "
+                        "re-run 20-make-dataset.py")
+    return meta
 
 
 def open_split(dataset_dir, split):

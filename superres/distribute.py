@@ -359,5 +359,7 @@ def _fit_multi_worker(model, strategy, train, test, spec, epochs, initial_epoch,
             test_step(test_it)
         logs.update({f"val_{k}": v for k, v in read().items()})
         callbacks.on_epoch_end(epoch, logs)
+        if model.stop_training:  # a diverged loss, the same on every worker: all stop after this epoch
+            break
     model.optimizer.finalize_variable_values(model.trainable_weights)
     callbacks.on_train_end(logs)

@@ -21,9 +21,9 @@ from .audio import (HIGH_RATE, LOW_RATE, fit_length, linear_upsample, list_audio
                     resample, sinc_upsample)
 from .dataset import split_point
 from .errors import UserError
-from .manifest import read_manifest
+from .manifest import read_manifest, resolve_path
 from .metrics import METRICS
-from .runs import load_config
+from .runs import load_config, model_path
 from .scan import load_scan, reference_path
 
 BASELINES = ("naive", "linear", "sinc")
@@ -117,17 +117,37 @@ def model_estimate(predictor, song):
     return est, y.shape[0]
 
 
+def prediction_model_dir(folder):
+    """The model folder that wrote a prediction folder, from its manifest."""
+    m = read_manifest(folder, "predict", "prediction manifest")
+    return resolve_path(m["model_dir"], folder)
+
+
 def folder_estimate(folder, manifest, song):
-    """A prediction folder's output for a song, fitted to the reference's length."""
-    entry = {f["output"]: f for f in manifest["files"]}.get(song.low_rel)
-    path = Path(folder) / (entry["output"] if entry else str(song.low_rel))
+    """A prediction folder's output for a song, as long as the reference.
+
+    ``manifest`` None: any folder of estimates named as the songs (``--pairs``). An estimate whose length is
+    not the reference's (beyond the one frame an odd-length original rounds to) or that holds NaN or
+    infinite samples is refused, not scored: a score of a misaligned or broken file means nothing.
+    """
+    if manifest is None:
+        path = Path(folder) / str(song.low_rel)
+    else:
+        entry = {f["output"]: f for f in manifest["files"]}.get(song.low_rel)
+        if entry is None:
+            raise UserError(f"{folder}: has no prediction for {song.low_rel}; run --predict on it first")
+        path = Path(folder) / entry["output"]
     if not path.is_file():
-        raise UserError(f"{folder}: has no prediction for {song.low_rel}; run --predict on it first")
+        raise UserError(f"{path}: missing; {'run --predict on ' + str(song.low_rel) if manifest else 'add it'}")
     est, rate = read_audio(path, "int16")
+    n = song.reference.shape[0]
     if rate != HIGH_RATE or est.shape[1] != song.reference.shape[1]:
         raise UserError(f"{path}: {rate} Hz, {est.shape[1]} channels; expected {HIGH_RATE} Hz, "
                         f"{song.reference.shape[1]} channels")
-    return fit_length(est, song.reference.shape[0])
+    if abs(est.shape[0] - n) > 1:
+        raise UserError(f"{path}: {est.shape[0]} frames where the reference has {n} ({est.shape[0] / n:.2f} times "
+                        "as long); it is not an upsample of this song at 44.1 kHz, so it is not scored")
+    return fit_length(est, n)
 
 
 def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=False, pairs=None,
@@ -169,12 +189,12 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
     configs = []
     for folder in predicted:
         m = read_manifest(folder, "predict", "prediction manifest")
-        cfg = load_config(m["model_dir"])
-        configs.append(cfg)
-        sources.append((Path(m["model_dir"]).name, lambda s, f=folder, m=m: (folder_estimate(f, m, s), None)))
+        mdir = prediction_model_dir(folder)
+        configs.append((mdir, load_config(mdir)))
+        sources.append((mdir.resolve().name, lambda s, f=folder, m=m: (folder_estimate(f, m, s), None)))
     for mdir in models:
         model, cfg = load_model(mdir)
-        configs.append(cfg)
+        configs.append((Path(mdir), cfg))
         for runtime in runtimes:
             if not runs_on(cfg, runtime):
                 log(f"{mdir}: runs on keras only ({cfg['arch']} network); no {runtime} row")
@@ -185,15 +205,15 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
     if pairs:
         ref_dir, est_dir = pairs
         songs = songs_from_pairs(ref_dir)
-        sources.append((Path(est_dir).name, lambda s: (folder_estimate(est_dir, {"files": []}, s), None)))
+        sources.append((Path(est_dir).name, lambda s: (folder_estimate(est_dir, None, s), None)))
         part = "whole files"
     else:
         if scan_dir is None:
             if not configs:
                 raise UserError("nothing to evaluate: give --models, --predicted or --pairs")
-            scan_dir = configs[0]["scan_dir"]
+            scan_dir = model_path(*configs[0], "scan_dir")
         if train_fraction is None:
-            train_fraction = configs[0]["train_fraction"] if configs else 0.8
+            train_fraction = configs[0][1]["train_fraction"] if configs else 0.8
         songs = songs_from_scan(scan_dir, train_fraction, whole)
         part = "whole songs" if whole else f"test part: last {1 - train_fraction:.0%} of each song"
     names = [n for n, _ in sources]

@@ -30,10 +30,28 @@ def make_tempfile(path, suffix=".tmp"):
     ordinary new file would.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    # The name is shortened so that a temporary name stays within the 255-byte limit of file names whatever
+    # the output's own name.
+    stem = path.name.encode()[:80].decode(errors="ignore")
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=suffix, dir=path.parent)
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     return tmp
+
+
+def relative_path(path, folder):
+    """``path`` as a manifest in ``folder`` records it: relative to that folder, with ``/`` separators.
+
+    Manifests and model configs name no directory of the machine that wrote them: the folders of a pipeline
+    can be moved or copied together (or a model folder shipped) and still find each other.
+    """
+    return Path(os.path.relpath(Path(path).resolve(), Path(folder).resolve())).as_posix()
+
+
+def resolve_path(value, folder):
+    """A path read from a manifest in ``folder`` (relative to it; an absolute one, from an older manifest,
+    as it is)."""
+    return Path(folder) / value
 
 
 def write_json_atomic(path, obj):

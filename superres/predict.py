@@ -16,22 +16,34 @@ import numpy as np
 import soxr
 
 from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
-                    open_atomic_writer, read_blocks, to_float, to_int16)
+                    open_atomic_writer, quantize, read_blocks, to_float, to_int16)
+from .audio import SUBTYPES  # noqa: F401  (the command line's --subtype choices)
 from .errors import UserError
-from .manifest import FORMAT_VERSION, MANIFEST_NAME, previous_manifest, write_json_atomic
+from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path,
+                       write_json_atomic)
 from .scan import load_scan
-from .runs import arch_keys, load_config
-
-#: Output sample formats offered to the user, by libsndfile subtype.
-SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
+from .runs import arch_keys, load_config, model_path
 
 
-def load_model(model_dir, which="best"):
+
+def default_model_dir():
+    """The pretrained model used when no ``--model`` is given.
+
+    In a source checkout (or an editable install) it is the repository's ``models/default``; an installed
+    package carries a copy as ``superres/pretrained``.
+    """
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "models" / "default"
+    return checkout if (checkout / "config.json").is_file() else here / "pretrained"
+
+
+def load_model(model_dir=None, which="best"):
     """Load a model folder's network for inference.
 
     Parameters
     ----------
-    model_dir : path-like
+    model_dir : path-like, optional
+        Default: :func:`default_model_dir`.
     which : {"best", "last"}
         ``best`` falls back to ``last`` when no validation loss was recorded.
 
@@ -39,12 +51,18 @@ def load_model(model_dir, which="best"):
     -------
     model : keras.Model
     config : dict
+
+    Raises
+    ------
+    UserError
+        A folder without weights, weights that cannot be read, or weights that do not fit the network its
+        ``config.json`` describes (another architecture or size): one line naming the folder.
     """
     import keras
 
     from . import models  # noqa: F401  (registers the custom layers the file refers to)
 
-    model_dir = Path(model_dir)
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     config = load_config(model_dir)
     path = model_dir / f"{which}.keras"
     if which == "best" and not path.is_file():
@@ -55,7 +73,25 @@ def load_model(model_dir, which="best"):
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as e:
         raise UserError(f"{path}: cannot be loaded ({str(e).splitlines()[0][:200]}); retrain the model")
+    _check_weights(model, config, model_dir, path)
     return model, config
+
+
+def _check_weights(model, config, model_dir, path):
+    """Refuse weights that are not those of the network ``config`` describes (an edited or mixed-up folder)."""
+    from .models import build_model
+
+    try:
+        expected = build_model(config)
+    except Exception as e:
+        raise UserError(f"{model_dir}: config.json describes no network this version can build "
+                        f"({str(e).splitlines()[0][:200]}); retrain the model")
+    want = [tuple(w.shape) for w in expected.weights]
+    got = [tuple(w.shape) for w in model.weights]
+    if want != got or tuple(model.inputs[0].shape[1:]) != tuple(expected.inputs[0].shape[1:]):
+        cfg = {k: config[k] for k in arch_keys(config["arch"]) if k in config and k != "seed"}
+        raise UserError(f"{path}: these weights are not those of the network config.json describes ({cfg}); "
+                        "the folder was edited or mixed up: retrain the model, or restore its config.json")
 
 
 def crossfade_weights(window, ramp=None):
@@ -128,7 +164,11 @@ class StreamUpsampler:
         self.pushed = 0  # 44.1 kHz steps the output will have so far (twice the frames pushed)
 
     def push(self, low):
-        """Add int16 22.05 kHz frames (n, channels); return the int16 44.1 kHz output that is final."""
+        """Add int16 22.05 kHz frames (n, channels); return the 44.1 kHz output that is final.
+
+        The output is float64 (frames, channels), full scale 1.0, not yet rounded or clipped: the writer
+        quantizes it for the output format (:func:`superres.audio.quantize`).
+        """
         self.inp = np.concatenate([self.inp, self.source.push(low)])
         self.pushed += low.shape[0] * FACTOR
         k = 0 if self.inp.shape[0] < self.window else (self.inp.shape[0] - self.window) // self.hop + 1
@@ -136,7 +176,7 @@ class StreamUpsampler:
         return self._emit(self.next_start)
 
     def finish(self):
-        """Compute the last windows (zero-padded past the end) and return the rest of the output."""
+        """Compute the last windows (zero-padded past the end) and return the rest of the output (as push)."""
         self.inp = np.concatenate([self.inp, self.source.push(np.zeros((0, self.inp.shape[1]), np.int16), True)])
         self.inp = self.inp[:max(0, self.pushed - self.next_start)]  # the resampler may give a frame too many
         covered = self.next_start - self.hop + self.window if self.next_start else 0
@@ -189,9 +229,9 @@ class StreamUpsampler:
         return np.asarray(self.model.predict_on_batch(wins))[:n, :, 0]
 
     def _emit(self, upto):
-        """Return (and drop) the output before global step ``upto``, as int16."""
+        """Return (and drop) the output before global step ``upto``: float64 samples, full scale 1.0."""
         n = max(0, min(upto, self.pushed) - self.out_pos)
-        out = to_int16(self.acc[:n] / np.maximum(self.norm[:n], 1e-12)[:, None])
+        out = self.acc[:n] / np.maximum(self.norm[:n], 1e-12)[:, None]
         self.acc, self.norm = self.acc[n:], self.norm[n:]
         self.out_pos += n
         return out
@@ -259,8 +299,18 @@ class Predictor:
 
     def array(self, x_low):
         """Upsample a whole array: int16 (n, channels) at 22.05 kHz -> int16 (2 n, channels) at 44.1 kHz."""
-        up = self.stream(x_low.shape[1])
-        return np.concatenate([up.push(x_low), up.finish()])
+        return to_int16(np.concatenate(list(self.blocks([x_low], x_low.shape[1]))))
+
+    def blocks(self, low_blocks, channels):
+        """Upsample a stream: int16 22.05 kHz blocks (n, channels) in, float64 44.1 kHz blocks out.
+
+        The one loop behind files (:func:`predict_file`), arrays (:meth:`array`) and the Python API
+        (:func:`superres.api.upsample`). The output has exactly twice the frames pushed in.
+        """
+        up = self.stream(channels)
+        for x in low_blocks:
+            yield up.push(x)
+        yield up.finish()
 
 
 def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_16", progress=None, log=None):
@@ -289,17 +339,21 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
     block = max(1, int(chunk_seconds * LOW_RATE))
     if info.samplerate != LOW_RATE and log:
         log(f"note  {in_path}: {info.samplerate} Hz, resampled to {LOW_RATE} Hz first")
-    frames_low = clipped = peak = 0
-    up = predictor.stream(info.channels)
-    with open_atomic_writer(out_path, HIGH_RATE, info.channels, subtype) as out:
+    counts = {"frames": 0, "clipped": 0, "peak": 0}
+
+    def inputs():
         for x in read_blocks(in_path, LOW_RATE, block):
-            out.write(up.push(x))
-            frames_low += x.shape[0]
-            clipped += int(np.count_nonzero((x >= 32767) | (x <= -32768)))
-            peak = max(peak, int(np.abs(x.astype(np.int32)).max(initial=0)))
+            yield x
+            counts["frames"] += x.shape[0]
+            counts["clipped"] += int(np.count_nonzero((x >= 32767) | (x <= -32768)))
+            counts["peak"] = max(counts["peak"], int(np.abs(x.astype(np.int32)).max(initial=0)))
             if progress:
                 progress(x.shape[0] / LOW_RATE)
-        out.write(up.finish())
+
+    with open_atomic_writer(out_path, HIGH_RATE, info.channels, subtype) as out:
+        for y in predictor.blocks(inputs(), info.channels):
+            out.write(quantize(y, subtype))
+    frames_low, clipped, peak = counts["frames"], counts["clipped"], counts["peak"]
     if log and clipped:
         log(f"note  {in_path}: {clipped} sample(s) at full scale (clipped input); the clipping's distortion "
             "is part of the input the network sees")
@@ -310,77 +364,152 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
             "subtype": subtype, "hop": predictor.hop}
 
 
-def resolve_inputs(inputs, config, out_dir=None):
+def resolve_inputs(inputs, config, out_dir=None, model_dir=None, problems=None):
     """Turn the user's file and folder arguments into (input path, relative output path) pairs.
 
     With no inputs, the 22.05 kHz songs of the model's scan folder are used. Files inside ``out_dir`` are
-    skipped when a folder is searched, so a re-run never takes its own earlier outputs as input.
+    skipped when a folder is searched, so a re-run never takes its own earlier outputs as input. Broken
+    symbolic links found in a folder are added to ``problems``.
     """
     pairs = []
     skip = Path(out_dir).resolve() if out_dir else None
     if not inputs:
-        scan_dir = Path(config["scan_dir"])
+        scan_dir = model_path(model_dir, config, "scan_dir")
+        if not scan_dir.is_dir():
+            raise UserError(f"{scan_dir}: the songs this model was trained on are not on this machine; name the "
+                            "files or folders to upsample")
         scan = load_scan(scan_dir)
         return [(scan_dir / e["output"], Path(e["output"])) for e in scan["files"]]
     for item in map(Path, inputs):
         if item.is_dir() and skip is not None and item.resolve() == skip:
             raise UserError(f"{item}: the output folder is the input folder; choose another --output")
         if item.is_dir():
-            pairs += [(item / rel, rel.with_suffix(".wav")) for rel in list_audio_files(item, READ_EXTENSIONS)
+            pairs += [(item / rel, rel.with_suffix(".wav")) for rel in list_audio_files(item, READ_EXTENSIONS,
+                                                                                          problems)
                       if skip is None or skip not in (item / rel).resolve().parents]
-        elif item.is_file() or not item.exists():
+        else:
             pairs.append((item, Path(item.name).with_suffix(".wav")))
     return pairs
 
 
+def plan_outputs(pairs, out_dir, previous, overwrite):
+    """Decide, before anything is written, what happens to every output path.
+
+    Two inputs that would write the same output are refused (nothing is written). An output that exists
+    already is replaced only with ``overwrite``; without it, it is skipped: as done, when the folder's manifest
+    says that this model wrote it from this input, or as someone else's file.
+
+    Returns
+    -------
+    todo : list of (input path, relative output path)
+    skipped : list of str
+        One line per skipped file, saying why.
+    failures : list of (path, message)
+        Inputs that would be written over themselves.
+    """
+    seen = {}
+    for src, rel in pairs:
+        key = rel.as_posix()
+        if key in seen:
+            raise UserError(f"{seen[key]} and {src} would both be written to {Path(out_dir) / rel}; upsample them "
+                            "in separate runs with different --output folders, or rename one")
+        seen[key] = src
+    todo, skipped, failures = [], [], []
+    for src, rel in pairs:
+        dst = Path(out_dir) / rel
+        if dst.resolve() == Path(src).resolve():
+            failures.append((src, f"{dst}: output path equals the input path; choose another output folder"))
+            continue
+        if not (dst.exists() or dst.is_symlink()) or overwrite:
+            todo.append((src, rel))
+            continue
+        entry = previous.get(rel.as_posix())
+        if entry and resolve_path(entry["input"], out_dir).resolve() == Path(src).resolve():
+            skipped.append(f"skip  {dst} (done earlier by this model; --overwrite to redo it)")
+        elif entry:
+            skipped.append(f"skip  {dst} (exists, made from another input; --overwrite to replace it)")
+        else:
+            skipped.append(f"skip  {dst} (exists and was not written by superres; left as it is, --overwrite "
+                           "to replace it)")
+    return todo, skipped, failures
+
+
 def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.0, subtype="PCM_16",
-                  which="best", log=print, show_progress=True, overlap=None, runtime="keras"):
+                  which="best", log=print, show_progress=True, overlap=None, runtime="keras", overwrite=False):
     """Upsample files and folders with a trained model; write ``out_dir/manifest.json``.
 
+    Every output path is planned before anything is written (:func:`plan_outputs`): a file that exists is
+    never replaced without ``overwrite``, and two inputs never write the same output.
+
+    Parameters
+    ----------
+    model_dir : path-like or None
+        None: the pretrained default (:func:`default_model_dir`).
     batch_size, overlap : int, optional
     runtime : str
         See :class:`Predictor`.
+    overwrite : bool
+        Replace outputs that exist already.
 
     Returns
     -------
     list of (path, message)
-        The inputs that failed, with the reason; the other files are written.
+        The inputs that failed, with the reason; the other files are written (or skipped, and said so).
     """
     from tqdm import tqdm
 
-    model, config = load_model(model_dir, which)
-    predictor = Predictor(model, config, overlap, batch_size, runtime=runtime)
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     out_dir = Path(out_dir)
-    pairs = resolve_inputs(inputs, config, out_dir)
+    config = load_config(model_dir)
+    failures = []
+    pairs = resolve_inputs(inputs, config, out_dir, model_dir, failures)
     if not pairs:
         raise UserError(f"no audio files found in {', '.join(map(str, inputs))}")
     check_writable_dir(out_dir)
     manifest_path = out_dir / MANIFEST_NAME
-    files = {}
     old = previous_manifest(out_dir, "predict")
-    if old and old.get("model_dir") == str(Path(model_dir).resolve()):
-        files = {e["output"]: e for e in old["files"]}
-    failures = []
-    for src, rel in pairs:
+    same_model = bool(old) and resolve_path(old.get("model_dir", ""), out_dir).resolve() == model_dir.resolve() \
+        and old.get("weights") == which
+    if old and not same_model and not overwrite:
+        raise UserError(f"{out_dir}: holds the outputs of another model "
+                        f"({resolve_path(old.get('model_dir', '?'), out_dir)}, {old.get('weights')} weights); "
+                        "choose another --output, or --overwrite to replace them")
+    files = {e["output"]: e for e in old["files"]} if same_model else {}
+    todo, skipped, refused = plan_outputs(pairs, out_dir, files, overwrite)
+    for line in skipped:
+        log(line)
+    for _, msg in refused:
+        log(f"error: {msg}")
+    failures += refused
+    if not todo:
+        log(f"nothing to do: every output exists in {out_dir}")
+        return failures
+
+    model, config = load_model(model_dir, which)
+    predictor = Predictor(model, config, overlap, batch_size, runtime=runtime)
+    written = 0
+    for src, rel in todo:
         dst = out_dir / rel
         try:
             seconds = audio_info(src).duration
             with tqdm(total=seconds, unit="s", desc=str(rel), disable=not show_progress,
                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}]") as bar:
                 entry = predict_file(predictor, src, dst, chunk_seconds, subtype, progress=bar.update, log=log)
+            entry["input"] = relative_path(src, out_dir)
             entry["output"] = rel.as_posix()
             entry["runtime"] = runtime  # per file: a folder may be filled by runs on different runtimes
             files[entry["output"]] = entry
+            written += 1
             log(f"wrote {dst}")
         except UserError as e:
             failures.append((src, str(e)))
             log(f"error: {e}")
-    if len(failures) == len(pairs):
+    if not written:
         return failures  # nothing written: leave the output folder as it was
     write_json_atomic(manifest_path, {
         "stage": "predict",
         "format_version": FORMAT_VERSION,
-        "model_dir": str(Path(model_dir).resolve()),
+        "model_dir": relative_path(model_dir, out_dir),
         "weights": which,
         "runtime": runtime,
         "model": {k: config[k] for k in (*arch_keys(config["arch"]), "window")},

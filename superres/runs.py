@@ -6,12 +6,13 @@ A model folder (``models/<run>/``) holds ``config.json`` (the model manifest), `
 
 import csv
 import io
+import math
 import os
 from pathlib import Path
 
 from . import __version__
 from .errors import UserError
-from .manifest import FORMAT_VERSION, read_manifest
+from .manifest import FORMAT_VERSION, read_manifest, relative_path, resolve_path
 
 #: Architecture names accepted by ``--arch``.
 ARCHS = ("bilstm", "sbr")
@@ -43,8 +44,12 @@ def arch_keys(arch):
     return ("arch", *ARCH_DEFAULTS[arch], "seed")
 
 
-def make_config(meta, dataset_dir, settings):
-    """The model config: architecture settings plus the dataset fields the network depends on."""
+def make_config(meta, dataset_dir, settings, run_dir):
+    """The model config: architecture settings plus the dataset fields the network depends on.
+
+    The dataset and scan folders are recorded relative to the model folder ``run_dir``
+    (:func:`superres.manifest.relative_path`); :func:`model_path` reads them back.
+    """
     return {
         "stage": "model",
         "format_version": FORMAT_VERSION,
@@ -52,11 +57,16 @@ def make_config(meta, dataset_dir, settings):
         **{k: settings[k] for k in arch_keys(settings["arch"])},
         "window": meta["window"],
         "bits": meta["bits"],
-        "dataset_dir": str(Path(dataset_dir).resolve()),
-        "scan_dir": meta["scan_dir"],
+        "dataset_dir": relative_path(dataset_dir, run_dir),
+        "scan_dir": relative_path(resolve_path(meta["scan_dir"], dataset_dir), run_dir),
         "train_fraction": meta["train_fraction"],
         "dataset": {k: meta[k] for k in DATASET_KEYS},
     }
+
+
+def model_path(model_dir, config, key):
+    """The folder a model config names under ``key`` (``scan_dir``, ``dataset_dir``), as a path from here."""
+    return resolve_path(config[key], model_dir)
 
 
 def load_config(model_dir):
@@ -68,7 +78,33 @@ def load_config(model_dir):
                         fix="retrain it (into a new --model folder, or delete this one first)")
     if cfg.get("arch") not in ARCHS:
         raise UserError(f"{model_dir}: unknown architecture {cfg.get('arch')!r}; update the tool or retrain")
+    _check_config(cfg, model_dir)
     return cfg
+
+
+#: Fields of every model config besides its architecture's settings, and those of its ``dataset``.
+_CONFIG_KEYS = ("window", "bits", "scan_dir", "train_fraction", "dataset")
+_CONFIG_DATASET_KEYS = ("encoding", "input")
+
+
+def _check_config(cfg, model_dir):
+    """Refuse a config.json with missing fields or values of the wrong kind (a hand-edited file)."""
+    fix = "restore it (or retrain the model)"
+    dataset = cfg.get("dataset")
+    missing = [k for k in (*arch_keys(cfg["arch"]), *_CONFIG_KEYS) if k not in cfg]
+    if isinstance(dataset, dict):
+        missing += [f"dataset.{k}" for k in _CONFIG_DATASET_KEYS if k not in dataset]
+    elif "dataset" not in missing:
+        missing.append("dataset")
+    if missing:
+        raise UserError(f"{model_dir}: config.json is incomplete or edited (missing {', '.join(missing)}); {fix}")
+    for k, default in {**ARCH_DEFAULTS[cfg["arch"]], "window": 1, "bits": 1, "seed": 0}.items():
+        v = cfg[k]
+        whole = isinstance(default, int) and not isinstance(v, bool) and isinstance(v, int)
+        number = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not (whole if isinstance(default, int) else number) or v < (0 if k in ("seed", "decay", "wave_weight")
+                                                                        else 1e-12):
+            raise UserError(f"{model_dir}: config.json has {k} = {v!r}, which no network can have; {fix}")
 
 
 def write_history(path, rows):

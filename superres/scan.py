@@ -12,7 +12,8 @@ from pathlib import Path
 from .audio import (HIGH_RATE, LOW_RATE, SCAN_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
                     open_atomic_writer, read_blocks)
 from .errors import UserError
-from .manifest import FORMAT_VERSION, MANIFEST_NAME, previous_manifest, read_manifest, write_json_atomic
+from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, read_manifest, relative_path, resolve_path,
+                       write_json_atomic)
 
 REFERENCE_DIR = "reference44k"
 
@@ -97,7 +98,8 @@ def scan(input_dir, output_dir, log=print):
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if output_dir.resolve() == input_dir.resolve() or input_dir.resolve() in output_dir.resolve().parents:
         raise UserError(f"{output_dir}: the output folder must not be inside the input folder {input_dir}")
-    files = list_audio_files(input_dir, SCAN_EXTENSIONS)
+    failures = []  # broken links found in the folder first, then the files that fail
+    files = list_audio_files(input_dir, SCAN_EXTENSIONS, failures)
     if not files:
         raise UserError(f"{input_dir}: no .wav, .flac or .ogg files found; put your 44.1 kHz music there")
     outputs = {}
@@ -112,7 +114,7 @@ def scan(input_dir, output_dir, log=print):
     old = previous_manifest(output_dir, "scan")
     previous = {e["source"]: e for e in old["files"]} if old else {}
 
-    entries, failures = [], []
+    entries = []
     for rel in files:
         src = input_dir / rel
         old = previous.get(rel.as_posix())
@@ -132,7 +134,7 @@ def scan(input_dir, output_dir, log=print):
     manifest = {
         "stage": "scan",
         "format_version": FORMAT_VERSION,
-        "input_dir": str(input_dir.resolve()),
+        "input_dir": relative_path(input_dir, output_dir),
         "high_rate": HIGH_RATE,
         "low_rate": LOW_RATE,
         "resampler": "soxr VHQ",
@@ -156,4 +158,4 @@ def reference_path(manifest, entry, scan_dir):
     """Path of the 44.1 kHz reference of a scanned song: the original, or its resampled copy."""
     if entry["reference"]:
         return Path(scan_dir) / entry["reference"]
-    return Path(manifest["input_dir"]) / entry["source"]
+    return resolve_path(manifest["input_dir"], scan_dir) / entry["source"]

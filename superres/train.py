@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .audio import atomic_output
+from .audio import atomic_output, check_writable_dir
 from . import distribute
 from .dataset import load_meta, open_split
 from .errors import UserError
@@ -58,12 +58,27 @@ class _Checkpointer(keras.callbacks.Callback):
         self.samples_per_epoch = samples_per_epoch
         self.log = log
 
+    #: Set when the loss stopped being a finite number: nothing more is saved.
+    diverged = None
+
     def on_epoch_begin(self, epoch, logs=None):
         self.t0 = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self.diverged = self.diverged or (self.state["epochs_done"] + 1, batch + 1)
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.t0
         logs = logs or {}
+        weights_finite = all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in self.model.weights)
+        if self.diverged or not np.isfinite(float(logs.get("loss", np.nan))) or not weights_finite:
+            # Never write NaN weights over a good checkpoint: the run stops at the last finite epoch.
+            self.diverged = self.diverged or (epoch + 1, None)
+            self.model.stop_training = True
+            return
         opt = self.model.optimizer
         lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
         val = float(logs.get("val_loss", np.nan))
@@ -108,6 +123,8 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         The run's ``state.json``.
     """
     dataset_dir, run_dir = Path(dataset_dir), Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: is a file, not a model folder; choose another --model")
     meta = load_meta(dataset_dir)
     given = {k: v for k, v in settings.items() if v is not None}
     unknown = set(given) - set(SETTINGS)
@@ -125,7 +142,11 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         if config["dataset"] != {k: meta[k] for k in DATASET_KEYS}:
             raise UserError(f"{dataset_dir}: built with other settings than the model in {run_dir} was trained "
                             "on; rebuild the dataset with the model's settings or train a new --run")
+        check_writable_dir(run_dir)
         state = read_json(run_dir / STATE_NAME, "training state")
+        if not isinstance(state, dict) or not isinstance(state.get("epochs_done"), int):
+            raise UserError(f"{run_dir / STATE_NAME}: incomplete or edited (no epochs_done); delete the run folder "
+                            "to start over")
         with distribute.training_scope(config["batch_size"], state["epochs_done"], worker_timeout):
             try:
                 model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
@@ -139,7 +160,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
             raise UserError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
         _check_settings(arch, given, meta, dataset_dir)
         s = {"arch": arch, "seed": DEFAULTS["seed"], **ARCH_DEFAULTS[arch], **given}
-        config = make_config(meta, dataset_dir, s)
+        config = make_config(meta, dataset_dir, s, run_dir)
         # Seeded, built and compiled inside the strategy's scope, so its variables are mirrored.
         with distribute.training_scope(config["batch_size"], 0, worker_timeout):
             keras.utils.set_random_seed(config["seed"])
@@ -147,7 +168,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
             # MAE as a metric too: the figure every architecture reports, whatever its loss.
             model.compile(optimizer=make_optimizer(config["lr"], config["decay"]), loss=make_loss(config),
                           metrics=["mae"])
-        run_dir.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(run_dir)
         write_json_atomic(config_path, config)
         state = {"epochs_done": 0}
     rows = read_history(run_dir)[:state["epochs_done"]]
@@ -170,5 +191,12 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         test_batches = WindowBatches(test_x, test_y, max(config["batch_size"], 256))
         model.fit(train_batches, validation_data=test_batches, epochs=epochs, initial_epoch=state["epochs_done"],
                   callbacks=[cb], verbose=verbose)
+    if cb.diverged:
+        epoch, batch = cb.diverged
+        where = f"epoch {epoch}" + (f", batch {batch}" if batch else "")
+        kept = f"the checkpoints are from epoch {state['epochs_done']}" if state["epochs_done"] else \
+            "no checkpoint was written"
+        raise UserError(f"{run_dir}: training diverged (the loss became NaN or infinite at {where}); {kept}. "
+                        "Train again with a lower --lr")
     return state
 

@@ -1,0 +1,342 @@
+"""The command line: one parser and one function per stage, behind both the numbered scripts and ``superres``.
+
+``superres scan | dataset | train | predict | eval`` is the installed command (``pip install .``);
+``10-scan.py``, ``20-make-dataset.py``, ``rnn-super-resolution.py --train | --predict`` and ``eval.py`` are the
+same commands under the pipeline's original names. Every option is checked when it is parsed (see the types
+in :mod:`superres.cli`); the work itself is in the package's modules.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .cli import (HelpFormatter, even_int, fraction, nonnegative_float, nonnegative_int, positive_float,
+                  positive_int, quiet_backend, run)
+
+SCAN_HELP = "Stage 10: downsample the 44.1 kHz originals to 22.05 kHz (band-limited, soxr VHQ, 16-bit)."
+DATASET_HELP = ("Stage 20: encode the songs as 16-bit binary vectors in windows; first 80% of each song to train, "
+                "the rest to test.")
+TRAIN_HELP = "Train the super-resolution network (or resume the run in --model)."
+PREDICT_HELP = "Upsample 22.05 kHz audio files to 44.1 kHz with a trained network."
+EVAL_HELP = """Score the network against the original next to the naive, linear and sinc (soxr) baselines.
+
+Metrics: MAE (16-bit units), SNR (dB), log-spectral distance over the whole band (LSD) and over the
+reconstructed band 11.025-22.05 kHz (LSD-HF), and the energy above 11.025 kHz relative to the original.
+By default each song's test part (the last 20%, never trained on) is scored."""
+
+
+def _parser(description, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- stage 10
+
+def add_scan_options(p):
+    p.add_argument("--input", default="data/original",
+                   help="folder of original WAV/FLAC/OGG files, searched recursively (other rates are resampled "
+                        "to 44.1 kHz first)")
+    p.add_argument("--output", default="data/22k", help="folder for the 22.05 kHz WAVs and manifest.json")
+
+
+def scan_main(args):
+    from .scan import scan
+
+    m, failures = scan(args.input, args.output)
+    secs = sum(e["frames_high"] for e in m["files"]) / 44100
+    print(f"{len(m['files'])} files, {secs:.1f} s of audio -> {args.output}")
+    return _report_failures(failures, "failed and were left out")
+
+
+def _report_failures(failures, what="failed"):
+    if failures:
+        print(f"{len(failures)} file(s) {what}:", file=sys.stderr)
+        for _, msg in failures:
+            print(f"  {msg}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- stage 20
+
+def add_dataset_options(p):
+    from .dataset import ENCODINGS, INPUTS
+
+    p.add_argument("--input", default="data/22k", help="output folder of 10-scan.py")
+    p.add_argument("--output", default="data/dataset", help="folder for the .npy arrays and meta.json")
+    p.add_argument("--window", type=even_int, default=50, help="window length in 44.1 kHz steps (even)")
+    p.add_argument("--hop", type=positive_int, default=None,
+                   help="steps between windows (default: the window length, no overlap)")
+    p.add_argument("--train-fraction", type=fraction, default=0.8,
+                   help="share of each song, from its start, used for training")
+    p.add_argument("--upsample", choices=INPUTS, default="naive",
+                   help="how the 22.05 kHz input is brought to 44.1 kHz before encoding: naive (each sample "
+                        "twice, the blog) or sinc (band-limited, soxr VHQ)")
+    p.add_argument("--encoding", choices=list(ENCODINGS), default="bits",
+                   help="bits: 16-bit binary vectors (the blog); pcm: plain int16 samples")
+
+
+def dataset_main(args):
+    from .dataset import build_dataset
+
+    meta = build_dataset(args.input, args.output, args.window, args.hop, args.train_fraction,
+                         input=args.upsample, encoding=args.encoding)
+    c = meta["counts"]
+    print(f"{c['train']} train and {c['test']} test windows of {meta['window']} steps -> {args.output}")
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+def add_train_options(t):
+    from .runs import ARCHS
+
+    t.add_argument("--dataset", default="data/dataset", help="output folder of 20-make-dataset.py")
+    t.add_argument("--epochs", type=positive_int, default=10,
+                   help="total epochs of the run (a resumed run continues up to this number)")
+    t.add_argument("--arch", choices=ARCHS, default=None,
+                   help="network architecture: bilstm (the blog's; the default) or sbr (spectral band "
+                        "replication over sinc interpolation; needs a dataset built with --upsample sinc "
+                        "--encoding pcm --window 8192)")
+    t.add_argument("--units", type=positive_int, default=None, help="bilstm: LSTM units per direction [300]")
+    t.add_argument("--dense", type=positive_int, default=None,
+                   help="bilstm: width of the two wide dense layers [500]")
+    t.add_argument("--dense2", type=positive_int, default=None,
+                   help="bilstm: width of the last hidden dense layer [20]")
+    t.add_argument("--channels", type=positive_int, default=None,
+                   help="sbr: width of its dense and conv layers [64]")
+    t.add_argument("--bands", type=positive_int, default=None, help="sbr: envelope bands over 11-22 kHz [32]")
+    t.add_argument("--kernel", type=positive_int, default=None, help="sbr: conv width in STFT frames [5]")
+    t.add_argument("--wave-weight", type=nonnegative_float, default=None,
+                   help="sbr: weight of the waveform L1 term beside the multi-resolution STFT loss [100]")
+    t.add_argument("--lr", type=positive_float, default=None,
+                   help="RMSprop learning rate [bilstm 1e-4, sbr 1e-3]")
+    t.add_argument("--decay", type=nonnegative_float, default=None,
+                   help="learning-rate time decay per batch, lr/(1+decay*step) [bilstm 0.03, sbr 0]")
+    t.add_argument("--batch-size", type=positive_int, default=None, help="windows per batch [bilstm 64, sbr 16]")
+    t.add_argument("--seed", type=nonnegative_int, default=None, help="random seed [0]")
+    t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    t.add_argument("--worker-timeout", type=nonnegative_float, default=None, metavar="SECONDS",
+                   help="with TF_CONFIG (several machines): give up if not every worker has started within this "
+                        "time; 0 waits forever [600]")
+
+
+def train_main(args):
+    from .runs import SETTINGS
+    from .train import train
+
+    quiet_backend(args.debug)
+    settings = {k: getattr(args, k) for k in SETTINGS}
+    state = train(args.dataset, args.model, args.epochs, verbose=2 if args.quiet else 1,
+                  worker_timeout=args.worker_timeout, **settings)
+    print(f"{args.model}: {state['epochs_done']} epochs, best validation loss "
+          f"{state.get('best_val_loss', float('nan')):.5g} (MAE {state.get('best_val_mae_16bit', float('nan')):.1f}"
+          f" in 16-bit units) at epoch {state.get('best_epoch', '-')}")
+
+
+# ---------------------------------------------------------------------------------------------- prediction
+
+def add_predict_options(r):
+    from .runtime import RUNTIMES
+
+    r.add_argument("inputs", nargs="*", help="22.05 kHz audio files or folders (default: the songs the "
+                                             "model's dataset came from); other rates are resampled first")
+    r.add_argument("--output", default="data/predicted", help="folder for the 44.1 kHz WAVs")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace output files that exist already (by default they are skipped and listed)")
+    r.add_argument("--subtype", choices=["16", "24", "float"], default="16",
+                   help="output sample format: 16- or 24-bit PCM, or 32-bit float in [-1, 1]")
+    r.add_argument("--weights", choices=["best", "last"], default="best", help="which checkpoint to use")
+    r.add_argument("--inference-batch", type=positive_int, default=None,
+                   help="windows per inference call (default: what is fastest on a CPU, 64 to 1024 by network "
+                        "size for bilstm, 4 for sbr; more on a GPU)")
+    r.add_argument("--chunk-seconds", type=positive_float, default=10.0,
+                   help="seconds of audio read and processed per step (bounds memory)")
+    r.add_argument("--overlap", type=nonnegative_int, default=None,
+                   help="44.1 kHz steps shared by consecutive windows, crossfaded; less than the window (default: "
+                        "bilstm half the window, 0 for none as in the blog, twice as fast; sbr 4096 of its 65536)")
+    r.add_argument("--runtime", choices=RUNTIMES, default="keras",
+                   help="keras: the network as trained; onnx-int8 (bilstm): ONNX Runtime with int8 weights; onnx: "
+                        "the same in float32 (see the README for speed and cost)")
+
+
+def predict_main(args):
+    from .predict import SUBTYPES, predict_paths
+
+    quiet_backend(args.debug)
+    failures = predict_paths(args.model, args.inputs, args.output, args.inference_batch, args.chunk_seconds,
+                             SUBTYPES[args.subtype], args.weights, overlap=args.overlap, runtime=args.runtime,
+                             overwrite=args.overwrite)
+    return _report_failures(failures)
+
+
+def _model_option(p, training):
+    if training:
+        p.add_argument("--model", default="models/default",
+                       help="model folder (weights, config.json, history.csv) to train into or resume")
+    else:
+        p.add_argument("--model", default=None,
+                       help="model folder (weights, config.json, history.csv); default: the pretrained model "
+                            "shipped with superres (models/default)")
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+def add_eval_options(p):
+    from .runtime import RUNTIMES
+
+    src = p.add_argument_group("what to score")
+    src.add_argument("--predicted", nargs="+", default=[], metavar="DIR",
+                     help="folders written by --predict (default: data/predicted, when no --models or --pairs "
+                          "are given)")
+    src.add_argument("--models", nargs="+", default=[], metavar="DIR",
+                     help="model folders to run on the songs here, one table row each")
+    src.add_argument("--runtime", nargs="+", default=["keras"], choices=RUNTIMES, metavar="RUNTIME",
+                     help="run --models on these runtimes, a row each: keras (the default), onnx, onnx-int8 "
+                          "(bilstm only)")
+    src.add_argument("--scan", default=None, metavar="DIR",
+                     help="10-scan.py output with the songs (default: the first model's)")
+    src.add_argument("--whole", action="store_true", help="score whole songs, not just their test parts")
+    src.add_argument("--train-fraction", type=fraction, default=None,
+                     help="the test part starts at this share of each song (default: the model's dataset)")
+    src.add_argument("--pairs", nargs=2, metavar=("REF_DIR", "EST_DIR"),
+                     help="score any folder of 44.1 kHz estimates against a folder of references with the "
+                          "same names (whole files; baselines from the references' soxr downsample)")
+    out = p.add_argument_group("outputs")
+    out.add_argument("--json", metavar="PATH", help="write every number to this JSON file")
+    out.add_argument("--markdown", metavar="PATH", help="write the tables as markdown to this file")
+    out.add_argument("--plots", metavar="DIR", help="write a spectrogram PNG per song and a training-history "
+                                                    "PNG per model")
+    out.add_argument("--report", metavar="PATH", help="write a self-contained HTML listening report")
+    out.add_argument("--clip-seconds", type=positive_float, default=30.0,
+                     help="longest excerpt per report player, seconds")
+    out.add_argument("--mean-only", action="store_true", help="print only the mean table")
+
+
+def eval_main(args):
+    predicted = args.predicted or ([] if args.models or args.pairs else ["data/predicted"])
+    if args.models:
+        quiet_backend(args.debug)
+    from .audio import write_text
+    from .evaluate import evaluate, format_result, prediction_model_dir
+
+    keep_audio = bool(args.report or args.plots)
+    result = evaluate(predicted, args.models, args.scan, args.train_fraction, args.whole, args.pairs,
+                      keep_audio=keep_audio, log=lambda s: print(s, file=sys.stderr), runtimes=args.runtime)
+    print(format_result(result, per_song=not args.mean_only))
+    if args.markdown:
+        write_text(args.markdown, format_result(result, markdown=True, per_song=not args.mean_only) + "\n")
+    if args.json:
+        numbers = {k: v for k, v in result.items() if k != "audio"}
+        write_text(args.json, json.dumps(numbers, indent=2, allow_nan=True) + "\n")
+    model_dirs = list(dict.fromkeys([str(Path(d).resolve()) for d in args.models]
+                                    + [str(prediction_model_dir(d)) for d in predicted]))
+    if args.plots:
+        from .report import write_pngs
+
+        for path in write_pngs(result, args.plots, model_dirs):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.report:
+        from .report import write_report
+
+        print(f"wrote {write_report(result, args.report, model_dirs, args.clip_seconds)}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------- entry points
+
+#: name -> (help, add options, main, takes --model for training / prediction / not at all)
+COMMANDS = {
+    "scan": (SCAN_HELP, add_scan_options, scan_main, None),
+    "dataset": (DATASET_HELP, add_dataset_options, dataset_main, None),
+    "train": (TRAIN_HELP, add_train_options, train_main, True),
+    "predict": (PREDICT_HELP, add_predict_options, predict_main, False),
+    "eval": (EVAL_HELP, add_eval_options, eval_main, None),
+}
+
+
+def command_parser(name, prog=None):
+    """The parser of one stage, as ``superres NAME`` and the numbered script take it."""
+    description, add, _, model = COMMANDS[name]
+    p = _parser(description, prog)
+    if model is not None:
+        _model_option(p, model)
+    add(p)
+    return p
+
+
+def script(name, argv):
+    """Run stage ``name`` as a command (the numbered scripts): parse ``argv``, run, return the exit status."""
+    return run(lambda a: COMMANDS[name][2](command_parser(name).parse_args(a)), argv)
+
+
+def _given(parser, argv):
+    """The ``dest`` of every option written on the command line (parsed again with no defaults)."""
+    saved = [(a, a.default) for a in parser._actions]
+    for a, _ in saved:
+        a.default = argparse.SUPPRESS
+    try:
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for a, d in saved:
+            a.default = d
+
+
+def blog_main(argv):
+    """``rnn-super-resolution.py --train | --predict``: the pipeline's original entry point.
+
+    An option of the other mode (``--chunk-seconds`` with ``--train``, ``--epochs`` with ``--predict``) is an
+    error, not ignored.
+    """
+    p = _parser("Train the super-resolution network (--train) or apply it to 22.05 kHz audio (--predict).")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--train", action="store_true", help="train (or resume) the run in --model")
+    mode.add_argument("--predict", action="store_true", help="upsample files with the model in --model")
+    p.add_argument("--model", default=None,
+                   help="model folder (weights, config.json, history.csv); default: models/default (for "
+                        "--predict: the pretrained model shipped with superres)")
+    train_group = p.add_argument_group("training (--train)")
+    add_train_options(train_group)
+    predict_group = p.add_argument_group("prediction (--predict)")
+    add_predict_options(predict_group)
+    args = p.parse_args(argv)
+    own, other = (train_group, predict_group) if args.train else (predict_group, train_group)
+    given = _given(p, argv)
+    for action in other._group_actions:
+        if action.dest in given and action.dest not in {a.dest for a in own._group_actions}:
+            name = action.option_strings[0] if action.option_strings else "input files"
+            p.error(f"{name} is a {'--predict' if args.train else '--train'} option; it does nothing with "
+                    f"{'--train' if args.train else '--predict'}")
+    if args.train:
+        args.model = args.model or "models/default"
+        return train_main(args)
+    return predict_main(args)
+
+
+def main(argv=None):
+    """``superres COMMAND [options]``: the installed command."""
+    argv = sys.argv[1:] if argv is None else argv
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="superres", formatter_class=HelpFormatter,
+                                description="Restore the top octave (11-22 kHz) of 22.05 kHz music with a neural "
+                                            "network. Run 'superres COMMAND --help' for a command's options.")
+    p.add_argument("--version", action="version", version=f"superres {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (description, add, _, model) in COMMANDS.items():
+        s = sub.add_parser(name, help=description.splitlines()[0].replace("%", "%%"), description=description,
+                           formatter_class=HelpFormatter)
+        s.add_argument("--debug", action="store_true", help="show tracebacks")
+        if model is not None:
+            _model_option(s, model)
+        add(s)
+
+    def go(a):
+        args = p.parse_args(a)
+        return COMMANDS[args.command][2](args)
+
+    return run(go, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
