@@ -56,7 +56,7 @@ demo: $(STAMP)
 	$(BIN)/python 10-scan.py --input $(DEMO_IN) --output $(DEMO_OUT)/22k; \
 	$(BIN)/python 20-make-dataset.py --input $(DEMO_OUT)/22k --output $(DEMO_OUT)/dataset; \
 	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(DEMO_OUT)/dataset --model $(DEMO_RUN) $(DEMO_TRAIN); \
-	$(BIN)/python rnn-super-resolution.py --predict --model $(DEMO_RUN) --output $(DEMO_OUT)/predicted; \
+	$(BIN)/python rnn-super-resolution.py --predict --model $(DEMO_RUN) --output $(DEMO_OUT)/predicted --overwrite; \
 	$(BIN)/python eval.py --predicted $(DEMO_OUT)/predicted --models $(PRETRAINED) --json $(DEMO_OUT)/eval.json \
 	    --markdown $(DEMO_OUT)/results.md --plots $(DEMO_OUT)/plots --report $(DEMO_OUT)/report.html; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s"

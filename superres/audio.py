@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import UserError
+from .errors import UserError, check_interrupted
 from .manifest import make_tempfile
 
 #: The rate of the originals and of the network's output, Hz.
@@ -161,6 +161,7 @@ def read_blocks(path, rate, block):
                 if x.shape[0] == 0:
                     raise UserError(f"{path}: ends after {read} of {info.frames} frames; the file is truncated")
                 check_finite(x, path)
+                check_interrupted()
                 read += x.shape[0]
                 yield x
 

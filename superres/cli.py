@@ -6,7 +6,8 @@ import os
 import signal
 import sys
 
-from .errors import UserError
+from . import errors
+from .errors import Interrupted, UserError
 
 
 def quiet_backend(debug=False):
@@ -31,28 +32,11 @@ def quiet_backend(debug=False):
         os.close(devnull)
 
 
-class Interrupted(KeyboardInterrupt):
-    """Raised in the main thread by SIGINT or SIGTERM, so that every ``finally`` removes its temporary files.
-
-    A subclass of ``KeyboardInterrupt``, not of ``Exception``: the ``except Exception`` blocks that turn a bad
-    file into a reported failure must not swallow it.
-    """
-
-    # Code that re-raises an exception as ``type(e)(*e.args)`` must get an equal one back: the signal number
-    # lives in ``args``.
-    def __init__(self, signum=int(signal.SIGINT), *args):
-        super().__init__(signum, *args)
-
-    @property
-    def signum(self):
-        s = self.args[0] if self.args else None
-        return int(s) if isinstance(s, int) else int(signal.SIGINT)
-
-
 def _interrupt(signum, frame):
     # Further signals are ignored while the stack unwinds: a second Ctrl-C must not cut a clean-up short.
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, signal.SIG_IGN)
+    errors.received_signal = signum
     raise Interrupted(signum)
 
 
@@ -71,18 +55,23 @@ def run(main, argv):
             handlers[s] = signal.signal(s, _interrupt)
     except ValueError:  # not the main thread: leave signals to the caller
         pass
+    errors.received_signal = None
     try:
         return main(argv) or 0
-    except UserError as e:
-        if "--debug" in argv:
+    except BaseException as e:
+        # A signal raised inside a C extension can come out as another exception: the flag tells.
+        signum = errors.received_signal or (getattr(e, "signum", signal.SIGINT)
+                                            if isinstance(e, KeyboardInterrupt) else None)
+        if signum is not None:
+            print(f"interrupted ({signal.Signals(signum).name}); stopped, temporary files removed",
+                  file=sys.stderr)
+            return 128 + signum
+        if not isinstance(e, UserError) or "--debug" in argv:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:
-        signum = getattr(e, "signum", signal.SIGINT)
-        print(f"interrupted ({signal.Signals(signum).name}); stopped, temporary files removed", file=sys.stderr)
-        return 128 + signum
     finally:
+        errors.received_signal = None
         for s, h in handlers.items():
             signal.signal(s, h)
 

@@ -26,7 +26,7 @@ from numpy.lib.format import open_memmap
 
 from .audio import FACTOR, HIGH_RATE, LOW_RATE, audio_info, fit_length, naive_upsample, read_audio, sinc_upsample
 from .encoding import BITS, int16_to_bits
-from .errors import UserError
+from .errors import UserError, check_interrupted
 from .manifest import FORMAT_VERSION, read_manifest, relative_path, write_json_atomic
 from .scan import load_scan, reference_path
 
@@ -227,6 +227,7 @@ def _write_arrays(folder, scan, scan_dir, songs, counts, window, hop, train_frac
             nw = full_windows(b - a, window, hop)
             for c in range(ref.shape[1]):
                 for w0 in range(0, nw, _BLOCK_WINDOWS):
+                    check_interrupted()
                     w1 = min(nw, w0 + _BLOCK_WINDOWS)
                     idx = a + np.arange(w0, w1)[:, None] * hop + np.arange(window)[None, :]
                     arrays[k, "x"][pos[k]:pos[k] + w1 - w0] = encode(inp[idx, c])

@@ -7,3 +7,36 @@ class UserError(Exception):
     The message is one line that names the file, says what is wrong and what to do. The scripts print it
     without a traceback and exit non-zero.
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (see :func:`superres.cli.run`): stop, removing temporary files on the way out.
+
+    A subclass of ``KeyboardInterrupt``, not of ``Exception``: the ``except Exception`` blocks that turn a bad
+    file into a reported failure must not swallow it.
+    """
+
+    # Code that re-raises an exception as ``type(e)(*e.args)`` must get an equal one back: the signal number
+    # lives in ``args``.
+    def __init__(self, signum=2, *args):
+        super().__init__(signum, *args)
+
+    @property
+    def signum(self):
+        s = self.args[0] if self.args else None
+        return int(s) if isinstance(s, int) else 2
+
+
+#: The signal received, if any: set by the command line's handler before it raises :class:`Interrupted`.
+received_signal = None
+
+
+def check_interrupted():
+    """Raise :class:`Interrupted` if a signal arrived.
+
+    The handler raises at once, but an exception raised inside a C extension's call (TensorFlow, libsndfile)
+    can come out as another exception type, which a per-file ``except`` would then take for a bad file. The
+    loops over files, blocks and batches call this, so that a stop is never lost.
+    """
+    if received_signal is not None:
+        raise Interrupted(received_signal)

@@ -20,7 +20,7 @@ import numpy as np
 from .audio import (HIGH_RATE, LOW_RATE, fit_length, linear_upsample, list_audio_files, naive_upsample, read_audio,
                     resample, sinc_upsample)
 from .dataset import split_point
-from .errors import UserError
+from .errors import UserError, check_interrupted
 from .manifest import read_manifest, resolve_path
 from .metrics import METRICS
 from .runs import load_config, model_path
@@ -232,6 +232,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         ref = song.reference[song.start:song.stop]
         estimates = {}
         for name, fn in calls:
+            check_interrupted()
             t = time.perf_counter()
             estimates[name], frames = fn(song)
             if frames is not None:

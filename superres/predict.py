@@ -18,7 +18,7 @@ import soxr
 from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
                     open_atomic_writer, quantize, read_blocks, to_float, to_int16)
 from .audio import SUBTYPES  # noqa: F401  (the command line's --subtype choices)
-from .errors import UserError
+from .errors import UserError, check_interrupted
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path,
                        write_json_atomic)
 from .scan import load_scan
@@ -64,17 +64,29 @@ def load_model(model_dir=None, which="best"):
 
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     config = load_config(model_dir)
-    path = model_dir / f"{which}.keras"
-    if which == "best" and not path.is_file():
-        path = model_dir / "last.keras"
-    if not path.is_file():
-        raise UserError(f"{model_dir}: holds no trained weights ({which}.keras); train it first")
+    path = weights_file(model_dir, which)
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as e:
         raise UserError(f"{path}: cannot be loaded ({str(e).splitlines()[0][:200]}); retrain the model")
     _check_weights(model, config, model_dir, path)
     return model, config
+
+
+def weights_file(model_dir, which="best"):
+    """The checkpoint ``which`` of a model folder (``best`` falls back to ``last``); UserError if none."""
+    path = Path(model_dir) / f"{which}.keras"
+    if which == "best" and not path.is_file():
+        path = Path(model_dir) / "last.keras"
+    if not path.is_file():
+        raise UserError(f"{model_dir}: holds no trained weights ({which}.keras); train it first")
+    return path
+
+
+def weights_stamp(path):
+    """Size and modification time of a checkpoint: a retrained model gets a new one."""
+    st = Path(path).stat()
+    return f"{st.st_size}-{st.st_mtime_ns}"
 
 
 def _check_weights(model, config, model_dir, path):
@@ -221,6 +233,7 @@ class StreamUpsampler:
 
     def _predict(self, wins):
         """The network's output for up to ``batch_size`` windows, (n, window), as floats."""
+        check_interrupted()
         n = wins.shape[0]
         if n < self.batch_size:
             # Always the same batch shape: a new shape would make the backend trace (compile) the graph again.
@@ -468,12 +481,13 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
     check_writable_dir(out_dir)
     manifest_path = out_dir / MANIFEST_NAME
     old = previous_manifest(out_dir, "predict")
+    stamp = weights_stamp(weights_file(model_dir, which))
     same_model = bool(old) and resolve_path(old.get("model_dir", ""), out_dir).resolve() == model_dir.resolve() \
-        and old.get("weights") == which
+        and old.get("weights") == which and old.get("weights_stamp") == stamp
     if old and not same_model and not overwrite:
-        raise UserError(f"{out_dir}: holds the outputs of another model "
-                        f"({resolve_path(old.get('model_dir', '?'), out_dir)}, {old.get('weights')} weights); "
-                        "choose another --output, or --overwrite to replace them")
+        raise UserError(f"{out_dir}: holds the outputs of another model, or of this one before it was trained "
+                        f"further ({resolve_path(old.get('model_dir', '?'), out_dir)}, {old.get('weights')} "
+                        "weights); choose another --output, or --overwrite to replace them")
     files = {e["output"]: e for e in old["files"]} if same_model else {}
     todo, skipped, refused = plan_outputs(pairs, out_dir, files, overwrite)
     for line in skipped:
@@ -502,6 +516,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
             written += 1
             log(f"wrote {dst}")
         except UserError as e:
+            check_interrupted()  # a signal inside a C call may surface as a decoding error
             failures.append((src, str(e)))
             log(f"error: {e}")
     if not written:
@@ -511,6 +526,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
         "format_version": FORMAT_VERSION,
         "model_dir": relative_path(model_dir, out_dir),
         "weights": which,
+        "weights_stamp": stamp,
         "runtime": runtime,
         "model": {k: config[k] for k in (*arch_keys(config["arch"]), "window")},
         "rate": HIGH_RATE,

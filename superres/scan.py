@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .audio import (HIGH_RATE, LOW_RATE, SCAN_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
                     open_atomic_writer, read_blocks)
-from .errors import UserError
+from .errors import UserError, check_interrupted
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, read_manifest, relative_path, resolve_path,
                        write_json_atomic)
 
@@ -127,6 +127,7 @@ def scan(input_dir, output_dir, log=print):
         try:
             entries.append(_scan_one(src, rel, output_dir, log))
         except UserError as e:
+            check_interrupted()  # a signal inside a C call may surface as a decoding error
             failures.append((src, str(e)))
             log(f"error: {e}")
     if not entries:

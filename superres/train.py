@@ -20,7 +20,7 @@ import numpy as np
 from .audio import atomic_output, check_writable_dir
 from . import distribute
 from .dataset import load_meta, open_split
-from .errors import UserError
+from .errors import UserError, check_interrupted
 from .loader import WindowBatches
 from .manifest import read_json, write_json_atomic
 from .losses import make_loss
@@ -65,6 +65,7 @@ class _Checkpointer(keras.callbacks.Callback):
         self.t0 = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
+        check_interrupted()
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             self.diverged = self.diverged or (self.state["epochs_done"] + 1, batch + 1)
