@@ -110,12 +110,13 @@ def pipeline(tmp_path_factory):
     write_synth(orig / "c_48k.wav", 2.0, rate=48000, channels=2, seed=3)
     d = {"root": root, "original": orig, "scan": root / "22k", "dataset": root / "dataset",
          "model": root / "models" / "tiny", "predicted": root / "predicted"}
-    # Real processes, as a user runs them: the one end-to-end run of the scripts themselves.
+    # Real processes, as a user runs them.
     d["scan_out"] = run_script("10-scan.py", "--input", orig, "--output", d["scan"], subprocess_=True).stdout
     d["dataset_out"] = run_script("20-make-dataset.py", "--input", d["scan"], "--output", d["dataset"],
                                   subprocess_=True).stdout
+    # Training and prediction in this process: other tests run each of them as a process of its own.
     d["train_out"] = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", d["dataset"],
-                                "--model", d["model"], "--epochs", "2", *TINY, subprocess_=True).stdout
+                                "--model", d["model"], "--epochs", "2", *TINY).stdout
     d["predict_out"] = run_script("rnn-super-resolution.py", "--predict", "--model", d["model"],
-                                  "--output", d["predicted"], subprocess_=True).stdout
+                                  "--output", d["predicted"]).stdout
     return d

@@ -166,16 +166,15 @@ def train_processes(dataset, jobs, tmp_path):
 def test_two_workers_train_like_one_process(pipeline, tmp_path):
     """Two CPU workers (MultiWorkerMirroredStrategy), one epoch: same weights on both, loss as one process.
 
-    The reference is a single process on the same data with the same flags and seed. The workers see the same
+    The reference is the pipeline fixture's single-process run on the same data with the same flags and seed (its
+    first epoch; the epoch's batches depend only on the seed and the epoch). The workers see the same
     global batches in the same order (each takes half of each; the gradients are averaged over both), so the
     runs differ only by float rounding: the gradient is the mean of two half-batch means, and RMSprop magnifies
     such differences in its first steps. Measured here the epoch's losses agree to about 1e-4 relative; the 2%
     allowed is far above that noise, not a value tuned to pass.
     """
-    reference = tmp_path / "one"
-    t0 = time.perf_counter()
-    train_processes(pipeline["dataset"], [(reference, None)], tmp_path)
-    print(f"one process: {time.perf_counter() - t0:.1f} s")
+    reference = pipeline["model"]
+    assert FLAGS == TINY  # the pipeline's flags
 
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     chief, worker = tmp_path / "chief", tmp_path / "worker"  # as on two machines: one model folder each
@@ -197,7 +196,9 @@ def test_two_workers_train_like_one_process(pipeline, tmp_path):
     for va, vb in zip(a.weights, b.weights):
         np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
 
-    assert json.loads((chief / "config.json").read_text()) == json.loads((reference / "config.json").read_text())
+    paths = ("dataset_dir", "scan_dir")  # relative to each model folder
+    a_cfg, ref_cfg = (json.loads((d / "config.json").read_text()) for d in (chief, reference))
+    assert {k: v for k, v in a_cfg.items() if k not in paths} == {k: v for k, v in ref_cfg.items() if k not in paths}
     two, one = epoch_row(chief, 1), epoch_row(reference, 1)
     print(f"epoch 1 loss: one process {one['loss']:.6f}, two workers {two['loss']:.6f}; "
           f"val loss {one['val_loss']:.6f}, {two['val_loss']:.6f}")
