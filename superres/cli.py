@@ -89,52 +89,25 @@ def _number(kind, text):
     return v
 
 
-def positive_int(text):
-    """An integer >= 1."""
-    v = _number(int, text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text})")
-    return v
+def _option_type(kind, accept, wanted, doc):
+    """An argparse ``type=``: a number of ``kind`` for which ``accept(value)`` holds, else "must be WANTED"."""
+    def parse(text):
+        v = _number(kind, text)
+        if not accept(v):
+            raise argparse.ArgumentTypeError(f"must be {wanted} (got {text})")
+        return v
+
+    parse.__doc__ = doc
+    return parse
 
 
-def nonnegative_int(text):
-    """An integer >= 0."""
-    v = _number(int, text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer (got {text})")
-    return v
-
-
-def even_int(text):
-    """An even integer >= 2 (a whole number of 22.05 kHz frames in 44.1 kHz steps)."""
-    v = _number(int, text)
-    if v < 2 or v % 2:
-        raise argparse.ArgumentTypeError(f"must be an even integer >= 2 (got {text})")
-    return v
-
-
-def positive_float(text):
-    """A finite number > 0."""
-    v = _number(float, text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
-    return v
-
-
-def nonnegative_float(text):
-    """A finite number >= 0."""
-    v = _number(float, text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive number (got {text})")
-    return v
-
-
-def fraction(text):
-    """A number strictly between 0 and 1."""
-    v = _number(float, text)
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, exclusive (got {text})")
-    return v
+positive_int = _option_type(int, lambda v: v >= 1, "a positive integer", "An integer >= 1.")
+nonnegative_int = _option_type(int, lambda v: v >= 0, "0 or a positive integer", "An integer >= 0.")
+#: A whole number of 22.05 kHz frames in 44.1 kHz steps.
+even_int = _option_type(int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2", "An even integer >= 2.")
+positive_float = _option_type(float, lambda v: v > 0, "a positive number", "A finite number > 0.")
+nonnegative_float = _option_type(float, lambda v: v >= 0, "0 or a positive number", "A finite number >= 0.")
+fraction = _option_type(float, lambda v: 0 < v < 1, "between 0 and 1, exclusive", "A number strictly between 0 and 1.")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
