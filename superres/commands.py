@@ -123,10 +123,10 @@ def add_train_options(t):
 
 
 def train_main(args):
+    quiet_backend(args.debug)  # before anything imports the backend
     from .runs import SETTINGS
     from .train import train
 
-    quiet_backend(args.debug)
     settings = {k: getattr(args, k) for k in SETTINGS}
     state = train(args.dataset, args.model, args.epochs, verbose=2 if args.quiet else 1,
                   worker_timeout=args.worker_timeout, **settings)
@@ -162,9 +162,10 @@ def add_predict_options(r):
 
 
 def predict_main(args):
-    from .predict import SUBTYPES, predict_paths
+    quiet_backend(args.debug)  # before anything imports the backend
+    from .audio import SUBTYPES
+    from .predict import predict_paths
 
-    quiet_backend(args.debug)
     failures = predict_paths(args.model, args.inputs, args.output, args.inference_batch, args.chunk_seconds,
                              SUBTYPES[args.subtype], args.weights, overlap=args.overlap, runtime=args.runtime,
                              overwrite=args.overwrite)

@@ -177,13 +177,12 @@ def _check_sources(scan, scan_dir):
     """Every file the scan lists must still be there, as the scan wrote it, before anything is built."""
     for e in scan["files"]:
         for path, rate, frames in ((scan_dir / e["output"], LOW_RATE, e["frames_low"]),
-                                   (reference_path(scan, e, scan_dir), None, e["frames_high"])):
+                                   (reference_path(scan, e, scan_dir), HIGH_RATE, e["frames_high"])):
             info = audio_info(path)
-            if (rate and info.samplerate != rate) or info.channels != e["channels"] or info.frames < frames - 1 \
-                    or info.frames > frames + 1:
+            if info.samplerate != rate or info.channels != e["channels"] or abs(info.frames - frames) > 1:
                 raise UserError(f"{path}: changed since 10-scan.py ran ({info.samplerate} Hz, {info.channels} "
-                                f"channels, {info.frames} frames; the scan recorded {e['channels']} channels, "
-                                f"{frames} frames); re-run 10-scan.py")
+                                f"channels, {info.frames} frames; the scan recorded {rate} Hz, {e['channels']} "
+                                f"channels, {frames} frames); re-run 10-scan.py")
 
 
 def _swap_in(building, out_dir):

@@ -17,13 +17,11 @@ import soxr
 
 from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
                     open_atomic_writer, quantize, read_blocks, to_float, to_int16)
-from .audio import SUBTYPES  # noqa: F401  (the command line's --subtype choices)
 from .errors import UserError, check_interrupted
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path,
                        write_json_atomic)
 from .scan import load_scan
 from .runs import arch_keys, load_config, model_path
-
 
 
 def default_model_dir():
