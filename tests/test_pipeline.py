@@ -159,3 +159,28 @@ def test_tiny_training_learns_more_than_nothing(pipeline):
     rows = list(csv.DictReader(open(pipeline["model"] / "history.csv")))
     assert len(rows) == 2 and float(rows[-1]["loss"]) < float(rows[0]["loss"])
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
+
+
+def test_manifests_and_configs_name_no_absolute_path(pipeline):
+    """Folders can move together (or a model folder ship): every path a stage records is relative to it."""
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    def strings(obj):
+        if isinstance(obj, dict):
+            return [s for v in obj.values() for s in strings(v)]
+        if isinstance(obj, list):
+            return [s for v in obj for s in strings(v)]
+        return [obj] if isinstance(obj, str) else []
+
+    files = [pipeline["scan"] / "manifest.json", pipeline["dataset"] / "meta.json", pipeline["model"] / "config.json",
+             pipeline["predicted"] / "manifest.json", *Path(ROOT, "models").glob("*/config.json")]
+    for f in files:
+        bad = [s for s in strings(json.loads(f.read_text())) if s.startswith("/") or str(pipeline["root"]) in s]
+        assert not bad, (f, bad)
+    # And they still find each other: the model's scan folder is the pipeline's.
+    from superres.runs import load_config, model_path
+
+    assert model_path(pipeline["model"], load_config(pipeline["model"]), "scan_dir").resolve() == \
+        pipeline["scan"].resolve()
