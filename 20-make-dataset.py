@@ -6,7 +6,8 @@ The same command as ``superres dataset``; ``--help`` lists the options.
 
 import sys
 
+from superres.cli import exit_process
 from superres.commands import script
 
 if __name__ == "__main__":
-    sys.exit(script("dataset", sys.argv[1:]))
+    exit_process(script("dataset", sys.argv[1:]))

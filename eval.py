@@ -6,7 +6,8 @@ The same command as ``superres eval``; ``--help`` lists the options and metrics.
 
 import sys
 
+from superres.cli import exit_process
 from superres.commands import script
 
 if __name__ == "__main__":
-    sys.exit(script("eval", sys.argv[1:]))
+    exit_process(script("eval", sys.argv[1:]))

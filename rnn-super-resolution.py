@@ -6,8 +6,8 @@ The same commands as ``superres train`` and ``superres predict``; ``--help`` lis
 
 import sys
 
-from superres.cli import run
+from superres.cli import exit_process, run
 from superres.commands import blog_main
 
 if __name__ == "__main__":
-    sys.exit(run(blog_main, sys.argv[1:]))
+    exit_process(run(blog_main, sys.argv[1:]))

@@ -76,6 +76,20 @@ def run(main, argv):
             signal.signal(s, h)
 
 
+def exit_process(code):
+    """End a command's process with ``code``: after a signal, at once.
+
+    The work has stopped and its temporary files are gone by the time :func:`run` returns; what is left is
+    the interpreter's teardown, where TensorFlow joins its threads for seconds. A stopped command should not
+    keep the terminal (or ``timeout``) waiting for that.
+    """
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 # Option types: each refuses a value that makes no sense at parse time, so that argparse prints
 # "error: argument --NAME: ..." naming the option, before any work starts.
 

@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import (HelpFormatter, even_int, fraction, nonnegative_float, nonnegative_int, positive_float,
-                  positive_int, quiet_backend, run)
+from .cli import (HelpFormatter, even_int, exit_process, fraction, nonnegative_float, nonnegative_int,
+                  positive_float, positive_int, quiet_backend, run)
 
 SCAN_HELP = "Stage 10: downsample the 44.1 kHz originals to 22.05 kHz (band-limited, soxr VHQ, 16-bit)."
 DATASET_HELP = ("Stage 20: encode the songs as 16-bit binary vectors in windows; first 80% of each song to train, "
@@ -339,5 +339,10 @@ def main(argv=None):
     return run(go, argv)
 
 
+def console():
+    """The ``superres`` console command (``pip install .``)."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -279,7 +279,8 @@ def format_table(rows, methods, metrics, markdown=False, speed=None):
     return "\n".join([fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in body])
 
 
-METRICS_UNITS = {"MAE": "16-bit", "SNR": "dB", "LSD": "", "LSD-HF": "", "HF energy": "dB"}
+METRICS_UNITS = {"MAE": "16-bit", "SNR": "dB", "LSD": "", "LSD-HF": "", "HF energy": "dB", "SNR-LF": "dB",
+                 "seam": "dB"}
 
 
 def format_result(result, markdown=False, per_song=True):
@@ -296,7 +297,9 @@ def format_result(result, markdown=False, per_song=True):
             format_table(result["mean"], result["methods"], metrics, markdown, result.get("x_real_time"))]
     legend = ("MAE in 16-bit units (lower is better); SNR in dB (higher is better); LSD and LSD-HF: "
               "log-spectral distance over the whole band and over 11.025-22.05 kHz (lower is better); "
-              "HF energy: energy above 11.025 kHz relative to the original, dB (0 is right); x real time: "
+              "HF energy: energy above 11.025 kHz relative to the original, dB (0 is right); SNR-LF: SNR "
+              "below 11.025 kHz, dB (what sinc already gets right; higher is better); seam: largest difference "
+              "of the long-term spectra in 500 Hz bands from 9 to 20 kHz, dB (lower is better); x real time: "
               "seconds of 44.1 kHz audio produced per second of compute in this run (one process, this "
               "machine; blank for prediction folders computed elsewhere).")
     return "\n".join(out + ["", legend])

@@ -52,6 +52,22 @@ def snr(reference, estimate):
     return float(10 * np.log10(signal / noise))
 
 
+def stft(x, n_fft=LSD_N_FFT, hop=LSD_HOP):
+    """Complex STFT of a 1-D signal, framed as :func:`power_spectrogram` describes.
+
+    Returns
+    -------
+    ndarray of complex, shape (n_fft // 2 + 1, 1 + n // hop)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    pad = n_fft // 2
+    x = np.pad(x, pad, mode="reflect" if x.shape[0] > pad else "constant")
+    frames = 1 + (x.shape[0] - n_fft) // hop
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann, torch.hann_window
+    idx = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
+    return np.fft.rfft(x[idx] * window, axis=1).T
+
+
 def power_spectrogram(x, n_fft=LSD_N_FFT, hop=LSD_HOP):
     """|STFT|^2 of a 1-D signal, as ``torch.stft(x, n_fft, hop, window=hann(n_fft), center=True)`` computes it.
 
@@ -67,13 +83,7 @@ def power_spectrogram(x, n_fft=LSD_N_FFT, hop=LSD_HOP):
     ndarray, shape (n_fft // 2 + 1, 1 + n // hop)
         Power per frequency bin (rows, bin k at ``k * rate / n_fft`` Hz) and frame (columns).
     """
-    x = np.asarray(x, dtype=np.float64)
-    pad = n_fft // 2
-    x = np.pad(x, pad, mode="reflect" if x.shape[0] > pad else "constant")
-    frames = 1 + (x.shape[0] - n_fft) // hop
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann, torch.hann_window
-    idx = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
-    return (np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2).T
+    return np.abs(stft(x, n_fft, hop)) ** 2
 
 
 def _log_power(x, n_fft, hop):
@@ -131,6 +141,66 @@ def hf_energy_ratio(reference, estimate, rate=44100, n_fft=LSD_N_FFT, hop=LSD_HO
     return float(10 * np.log10(max(pe, 1e-30) / pr))
 
 
+def snr_low_band(reference, estimate, rate=44100):
+    """SNR in dB over the band the input already has, below 11.025 kHz: what a model must not damage.
+
+    The SNR (:func:`snr`) of the two signals after an ideal lowpass at :data:`HF_EDGE`: energies summed over
+    the whole-signal spectrum's bins below the edge (Parseval), all channels. Sinc interpolation scores high
+    here; a model that only adds the top octave scores the same. ``nan`` for a reference with no energy
+    there, ``inf`` for an exact low band.
+    """
+    r, e = _pair(reference, estimate)
+    r, e = _channels(r), _channels(e)
+    n = r.shape[0]
+    f = np.fft.rfftfreq(n, 1.0 / rate)
+    # One-sided spectrum: every bin but DC (and Nyquist, for even n) stands for two.
+    weight = np.where((f == 0) | ((n % 2 == 0) & (f == rate / 2)), 1.0, 2.0)[f < HF_EDGE, None]
+    sel = f < HF_EDGE
+    signal = float(np.sum(weight * np.abs(np.fft.rfft(r, axis=0)[sel]) ** 2))
+    noise = float(np.sum(weight * np.abs(np.fft.rfft(r - e, axis=0)[sel]) ** 2))
+    if signal == 0:
+        return float("nan")
+    return float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
+
+
+#: Bands of the seam measure: 500 Hz wide, from 9 to 20 kHz (both sides of the 11.025 kHz band edge).
+SEAM_BANDS = [(f, f + 500.0) for f in np.arange(9000.0, 20000.0, 500.0)]
+
+
+def band_levels(reference, estimate, rate=44100, bands=SEAM_BANDS, n_fft=LSD_N_FFT, hop=LSD_HOP):
+    """Long-term level of the estimate relative to the reference in each band, dB.
+
+    ``10 log10(sum P_est / sum P_ref)`` over each band's bins, all frames and channels.
+
+    Returns
+    -------
+    ndarray, shape (len(bands),)
+        ``nan`` where the reference has no energy.
+    """
+    r, e = _pair(reference, estimate)
+    r, e = _channels(r), _channels(e)
+    freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
+    pr = sum(power_spectrogram(r[:, c], n_fft, hop).sum(axis=1) for c in range(r.shape[1]))
+    pe = sum(power_spectrogram(e[:, c], n_fft, hop).sum(axis=1) for c in range(e.shape[1]))
+    out = []
+    for lo, hi in bands:
+        sel = (freqs >= lo) & (freqs < hi)
+        ref, est = pr[sel].sum(), pe[sel].sum()
+        out.append(float(10 * np.log10(max(est, 1e-30) / ref)) if ref > 0 else float("nan"))
+    return np.array(out)
+
+
+def seam(reference, estimate, rate=44100):
+    """The largest long-term level difference, dB, over the 500 Hz bands from 9 to 20 kHz (:func:`band_levels`).
+
+    A seam at the band edge (a dip or a step between what the input had and what was added), a band left
+    empty or one too loud all show as a large value; under 3 dB in every band is the target.
+    """
+    levels = band_levels(reference, estimate, rate)
+    finite = np.abs(levels[np.isfinite(levels)])
+    return float(finite.max()) if finite.size else float("nan")
+
+
 #: Every metric of the evaluation table: name -> (function(reference, estimate, rate), unit, better).
 METRICS = {
     "MAE": (lambda r, e, rate: mae(r, e), "16-bit units", "lower"),
@@ -138,4 +208,6 @@ METRICS = {
     "LSD": (lambda r, e, rate: lsd(r, e, rate), "log10 power", "lower"),
     "LSD-HF": (lambda r, e, rate: lsd_hf(r, e, rate), "log10 power", "lower"),
     "HF energy": (lambda r, e, rate: hf_energy_ratio(r, e, rate), "dB vs original", "closer to 0"),
+    "SNR-LF": (lambda r, e, rate: snr_low_band(r, e, rate), "dB", "higher"),
+    "seam": (lambda r, e, rate: seam(r, e, rate), "dB, worst 500 Hz band 9-20 kHz", "lower"),
 }

@@ -107,3 +107,43 @@ def test_hf_energy_ratio_db():
     assert hf_energy_ratio(x, low + 2 * high) == pytest.approx(20 * np.log10(2), abs=0.05)
     assert hf_energy_ratio(x, low) < -40  # an empty band reads as strongly negative
     assert np.isnan(hf_energy_ratio(low * 0, low * 0))
+
+
+def _split_bands(x, edge=11025.0):
+    """x (n,) -> (below edge, above edge), by an FFT brick wall."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(x.shape[0], 1 / RATE)
+    return np.fft.irfft(np.where(f < edge, spec, 0), x.shape[0]), np.fft.irfft(np.where(f >= edge, spec, 0),
+                                                                               x.shape[0])
+
+
+def test_low_band_snr_sees_only_the_band_below_the_edge():
+    from superres.metrics import snr, snr_low_band
+
+    low, high = _split_bands(noise(44100, amp=3000.0))
+    ref = low + high
+    # Leaving the top octave out, or replacing it with other noise, costs nothing below the edge ...
+    assert snr_low_band(ref, low) > 60 and snr(ref, low) < 20
+    _, other_high = _split_bands(noise(44100, amp=3000.0, seed=7))
+    assert snr_low_band(ref, low + other_high) > 60
+    # ... while low-band error of a tenth of the low band's amplitude is 20 dB, as SNR defines it.
+    err, _ = _split_bands(noise(44100, amp=1.0, seed=8))
+    err *= 0.1 * np.sqrt(np.mean(low ** 2) / np.mean(err ** 2))
+    assert snr_low_band(ref, ref + err) == pytest.approx(20.0, abs=0.3)
+    assert np.isnan(snr_low_band(np.zeros(4096), np.ones(4096)))
+
+
+def test_seam_is_the_worst_band_level_from_9_to_20_khz():
+    from superres.metrics import SEAM_BANDS, band_levels, seam
+
+    low, high = _split_bands(noise(44100, amp=3000.0))
+    ref = low + high
+    assert seam(ref, ref) == pytest.approx(0.0, abs=1e-9)
+    # The top octave at half its amplitude: -6.02 dB in every band above the edge, 0 below.
+    levels = band_levels(ref, low + 0.5 * high)
+    edges = np.array([lo for lo, _ in SEAM_BANDS])
+    assert np.allclose(levels[edges >= 11500], 20 * np.log10(0.5), atol=0.05)
+    assert np.allclose(levels[edges + 500 <= 10500], 0.0, atol=0.05)
+    assert seam(ref, low + 0.5 * high) == pytest.approx(6.02, abs=0.1)
+    # An empty top octave (sinc) is a deep seam.
+    assert seam(ref, low) > 40

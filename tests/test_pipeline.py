@@ -74,7 +74,7 @@ def _eval_json(tmp_path, *args):
 def test_eval_table_has_baselines_and_the_model(pipeline, tmp_path):
     out, res = _eval_json(tmp_path, "--predicted", pipeline["predicted"])
     assert res["methods"] == ["naive", "linear", "sinc", "tiny"]
-    assert list(res["metrics"]) == ["MAE", "SNR", "LSD", "LSD-HF", "HF energy"]
+    assert list(res["metrics"]) == ["MAE", "SNR", "LSD", "LSD-HF", "HF energy", "SNR-LF", "seam"]
     assert [s["name"] for s in res["songs"]] == ["a_stereo.flac", "c_48k.wav", "sub/b_mono.wav"]
     # The printed table: a row per method, a column per metric, per song and the mean.
     assert "Mean over 3 songs" in out
@@ -92,6 +92,8 @@ def test_eval_table_has_baselines_and_the_model(pipeline, tmp_path):
         # ... while leaving the top band empty, which LSD-HF and the energy ratio expose.
         assert s["sinc"]["HF energy"] < -30
         assert s["sinc"]["LSD-HF"] > s["naive"]["LSD-HF"]
+        # Below 11.025 kHz sinc is nearly exact, and its empty top octave is a deep seam.
+        assert s["sinc"]["SNR-LF"] > s["sinc"]["SNR"] and s["sinc"]["seam"] > 20
 
 
 def test_eval_naive_mae_matches_hand_computation(pipeline, tmp_path):
