@@ -62,7 +62,7 @@ demo: $(STAMP)
 	echo "demo finished in $$(( $$(date +%s) - start )) s"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --maxprocesses 4
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 # Regenerate the README's results section from the demo run's evaluation.
 readme-results: $(STAMP)

@@ -15,7 +15,9 @@ One module per concern:
 - :mod:`superres.dataset` -- stage 20: windowed train/test arrays on disk.
 - :mod:`superres.loader` -- batches from the memory-mapped arrays (``PyDataset`` and ``tf.data``).
 - :mod:`superres.distribute` -- several GPUs or machines (``tf.distribute`` strategies, per-worker shards).
-- :mod:`superres.models` -- network architectures (backend-agnostic Keras 3): ``bilstm`` and ``sbr``.
+- :mod:`superres.archs` -- what each architecture is (settings, dataset, prediction window), without Keras.
+- :mod:`superres.models` -- network architectures (backend-agnostic Keras 3), one module each: ``bilstm``, ``sbr``;
+  ``models.spectral``, the spectral operations they share.
 - :mod:`superres.losses` -- training losses (MAE; multi-resolution STFT plus waveform).
 - :mod:`superres.runs` -- model folders: configs, settings per architecture, history.
 - :mod:`superres.train` -- training with resumable checkpoints.
@@ -24,7 +26,6 @@ One module per concern:
 - :mod:`superres.evaluate` -- the evaluation table.
 - :mod:`superres.report` -- spectrogram and history plots, the HTML listening report.
 - :mod:`superres.bench` -- the speed benchmark.
-- :mod:`superres.corpus` -- the training corpus from Debian packages (full-band music, licences).
 - :mod:`superres.api` -- :func:`upsample` and :func:`upsample_file` for notebooks and programs.
 - :mod:`superres.commands` -- the command line (``superres``, and the numbered scripts).
 """

@@ -10,13 +10,11 @@
 import keras
 from keras import ops
 
+from .archs import architecture
+from .models.spectral import magnitude
+
 #: (FFT size, hop) of the spectral terms, at 44.1 kHz.
 RESOLUTIONS = ((2048, 512), (1024, 256), (512, 128))
-
-
-def _magnitude(x, n_fft, hop):
-    re, im = ops.stft(x, n_fft, hop, n_fft, window="hann", center=True)
-    return ops.sqrt(re ** 2 + im ** 2 + 1e-12)
 
 
 @keras.saving.register_keras_serializable(package="superres")
@@ -44,7 +42,7 @@ class MultiResolutionSTFTLoss(keras.losses.Loss):
         y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
         spectral = 0.0
         for n_fft, hop in self.resolutions:
-            mt, mp = _magnitude(y_true, n_fft, hop), _magnitude(y_pred, n_fft, hop)
+            mt, mp = magnitude(y_true, n_fft, hop), magnitude(y_pred, n_fft, hop)
             # The epsilon keeps the gradient of sqrt finite where prediction and target agree exactly (digital
             # silence in, silence out).
             convergence = (ops.sqrt(ops.sum((mt - mp) ** 2, axis=(1, 2)) + 1e-12)
@@ -61,7 +59,5 @@ class MultiResolutionSTFTLoss(keras.losses.Loss):
 
 
 def make_loss(config):
-    """The training loss of a model config."""
-    if config["arch"] == "sbr":
-        return MultiResolutionSTFTLoss(config["wave_weight"])
-    return "mae"
+    """The training loss of a model config (each architecture's module says which)."""
+    return architecture(config).builder().loss(config)

@@ -17,6 +17,7 @@ import soxr
 
 from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
                     open_atomic_writer, quantize, read_blocks, to_float, to_int16)
+from .archs import architecture
 from .errors import UserError, check_interrupted
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path,
                        write_json_atomic)
@@ -248,27 +249,6 @@ class StreamUpsampler:
         return out
 
 
-def default_hop(window):
-    """Half-window overlap, rounded so that the hop is even (whole 22.05 kHz frames)."""
-    return max(2, (window // 2) // 2 * 2)
-
-
-#: Prediction windows of the ``sbr`` network (1.5 s: its weights do not depend on the window) and their
-#: overlap (93 ms, beyond the reach of its STFT and convolutions, about 35 ms).
-SBR_WINDOW, SBR_OVERLAP = 65536, 4096
-def default_batch(config):
-    """Windows per inference call: what runs fastest on a CPU (a GPU wants more: ``--inference-batch``).
-
-    The BiLSTM steps through its window with a (batch, 4 x units) gate matrix per direction; it is fastest
-    when that stays within about half a megabyte of cache: 64 windows for the full-size network (measured
-    25,900 samples/s against 24,100 with 1,024), 1,024 for the demo size. The ``sbr`` network's windows are
-    1.5 s long; 4 fill a call.
-    """
-    if config["arch"] == "sbr":
-        return 4
-    return int(min(1024, max(64, 2 ** int(np.log2(2 ** 19 / (16 * config["units"]))))))
-
-
 class Predictor:
     """A trained network ready to upsample: inference model, window, hop, batch size and input kind.
 
@@ -277,12 +257,14 @@ class Predictor:
     model, config
         From :func:`load_model`.
     overlap : int, optional
-        44.1 kHz steps shared by consecutive windows (crossfaded). Default: half a window for ``bilstm``,
-        :data:`SBR_OVERLAP` for ``sbr``; 0 for none.
+        44.1 kHz steps shared by consecutive windows (crossfaded). Default: the architecture's
+        (:attr:`superres.archs.Architecture.hop`: half a window for ``bilstm``, 4096 steps for ``sbr``); 0 for
+        none.
     batch_size : int, optional
-        Windows per inference call (default :func:`default_batch`).
+        Windows per inference call (default: :attr:`superres.archs.Architecture.inference_batch`).
     window : int, optional
-        ``sbr`` only: prediction window other than :data:`SBR_WINDOW` (a multiple of 256).
+        For architectures whose weights do not depend on the window (``sbr``): a prediction window other
+        than their ``predict_window`` (a multiple of their ``window_multiple``).
     runtime : str
         One of :data:`superres.runtime.RUNTIMES`: ``keras`` (as trained), ``onnx`` or ``onnx-int8`` (ONNX
         Runtime, ``bilstm`` only; int8 is about 3 times faster on a CPU, MAE 0.5-2% higher as measured).
@@ -292,15 +274,12 @@ class Predictor:
         from .runtime import inference_network
 
         self.config = config
-        sbr = config["arch"] == "sbr"
-        self.window = (window or SBR_WINDOW) if sbr else config["window"]
-        if overlap is None:
-            self.hop = self.window - min(SBR_OVERLAP, self.window // 4) if sbr else default_hop(self.window)
-        else:
-            self.hop = self.window - overlap
+        arch = architecture(config)
+        self.window = (window or arch.predict_window) if arch.window_free else config["window"]
+        self.hop = arch.hop(self.window) if overlap is None else self.window - overlap
         if not 0 < self.hop <= self.window:
             raise UserError(f"--overlap must be between 0 and {self.window - 1} (got {overlap})")
-        self.batch_size = batch_size or default_batch(config)
+        self.batch_size = batch_size or arch.inference_batch(config)
         self.input_kind = config["dataset"]["input"]
         self.model = inference_network(model, config, runtime, self.window)
 

@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 
 from . import __version__
+from .archs import ARCHITECTURES
 from .errors import UserError
 from .manifest import FORMAT_VERSION, read_manifest, relative_path, resolve_path
 
-#: Architecture names accepted by ``--arch``.
-ARCHS = ("bilstm", "sbr")
+#: Architecture names accepted by ``--arch`` (see :mod:`superres.archs`).
+ARCHS = tuple(ARCHITECTURES)
 
 CONFIG_NAME = "config.json"
 STATE_NAME = "state.json"
@@ -24,13 +25,9 @@ HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_mae_16bit", "learning_rate",
 
 #: Per architecture: the network's settings and the optimizer's, with their defaults (the blog's for
 #: ``bilstm``).
-ARCH_DEFAULTS = {
-    "bilstm": {"units": 300, "dense": 500, "dense2": 20, "lr": 1e-4, "decay": 0.03, "batch_size": 64},
-    "sbr": {"channels": 64, "bands": 32, "kernel": 5, "wave_weight": 100.0, "lr": 1e-3, "decay": 0.0,
-            "batch_size": 16},
-}
-#: The dataset each architecture needs, beyond the common fields: input, encoding, window rule.
-ARCH_DATASET = {"bilstm": {}, "sbr": {"input": "sinc", "encoding": "pcm"}}
+ARCH_DEFAULTS = {name: a.defaults for name, a in ARCHITECTURES.items()}
+#: The dataset each architecture needs, beyond the common fields: input, encoding.
+ARCH_DATASET = {name: a.dataset for name, a in ARCHITECTURES.items()}
 #: Defaults of the blog's network and optimizer.
 DEFAULTS = {"arch": "bilstm", **ARCH_DEFAULTS["bilstm"], "seed": 0}
 #: Every setting ``train`` accepts.

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .archs import architecture
 from .errors import UserError
 
 #: ``--runtime`` choices.
@@ -28,8 +29,8 @@ _IR_VERSION, _OPSET = 8, 17
 
 
 def runs_on(config, runtime):
-    """Whether a model of this config can run on ``runtime``: Keras runs every one, ONNX Runtime ``bilstm``."""
-    return runtime == "keras" or config["arch"] == "bilstm"
+    """Whether a model of this config can run on ``runtime`` (:attr:`superres.archs.Architecture.runtimes`)."""
+    return runtime in architecture(config).runtimes
 
 
 def _import_onnx():

@@ -24,7 +24,8 @@ from .errors import UserError, check_interrupted
 from .loader import WindowBatches
 from .manifest import read_json, write_json_atomic
 from .losses import make_loss
-from .models import SBR_HOP, build_model, make_optimizer
+from .archs import architecture
+from .models import build_model, make_optimizer
 from .runs import (ARCH_DATASET, ARCH_DEFAULTS, ARCHS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, SETTINGS,
                    STATE_NAME, load_config, make_config, read_history, write_history)
 
@@ -40,9 +41,10 @@ def _check_settings(arch, given, meta, dataset_dir):
             flag = {"input": "--upsample"}.get(k, f"--{k}")
             raise UserError(f"{dataset_dir}: built with {k} {meta[k]!r}; --arch {arch} needs a dataset built by "
                             f"20-make-dataset.py {flag} {v} (see README)")
-    if arch == "sbr" and meta["window"] % SBR_HOP:
-        raise UserError(f"{dataset_dir}: window {meta['window']} is not a multiple of {SBR_HOP}, as --arch sbr "
-                        "needs; rebuild it with --window 8192")
+    multiple = architecture(arch).window_multiple
+    if meta["window"] % multiple:
+        raise UserError(f"{dataset_dir}: window {meta['window']} is not a multiple of {multiple}, as --arch {arch} "
+                        f"needs; rebuild it with --window {multiple * max(1, meta['window'] // multiple)}")
 
 def _save_atomic(model, path):
     with atomic_output(path) as tmp:  # the temporary name ends in .keras, as Model.save requires

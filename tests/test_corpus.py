@@ -1,11 +1,15 @@
 """The corpus builder's pieces on synthetic signals and inline copyright texts (no network, no packages)."""
 
+import sys
+
 import numpy as np
 import soundfile as sf
-from conftest import synth, write_synth
 
-from superres import corpus
+from conftest import ROOT, synth, write_synth
 from superres.audio import to_int16
+
+sys.path.insert(0, str(ROOT / "tools"))
+import corpus  # noqa: E402  (a tool, not part of the package)
 
 RATE = 44100
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 from superres.cli import run  # noqa: E402
 
@@ -27,7 +28,7 @@ def main(argv):
     p.add_argument("--demo", default=str(ROOT / "data" / "demo"), help="folder of demo songs to keep out")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_args(argv)
-    from superres import corpus
+    import corpus
 
     out = Path(args.out)
     cache = Path(args.cache) if args.cache else out / ".debs"

@@ -1,4 +1,6 @@
-"""A training corpus of full-band music, rebuilt from Debian packages.
+"""A training corpus of full-band music, rebuilt from Debian packages (used by ``build_music_set.py``).
+
+It lives with the tools that build data, not in the package a user's prediction imports.
 
 The pipeline learns to restore the 11-22 kHz band, so its training music must actually have content up to
 about 22 kHz. Debian ships freely licensed music and samples; this module downloads a few such packages
@@ -31,9 +33,9 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-from .audio import HIGH_RATE, atomic_output, list_audio_files, resample, to_int16, write_audio
-from .errors import UserError
-from .manifest import write_json_atomic
+from superres.audio import HIGH_RATE, atomic_output, list_audio_files, resample, to_int16, write_audio
+from superres.errors import UserError
+from superres.manifest import write_json_atomic
 
 #: Debian packages the corpus is built from, in processing order.
 PACKAGES = ("wesnoth-1.16-music", "sonic-pi-samples", "hydrogen-drumkits")
