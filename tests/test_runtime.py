@@ -94,3 +94,24 @@ def test_predict_and_eval_on_onnx_runtimes(pipeline, tmp_path):
     assert res["methods"][-2:] == [name, f"{name} [onnx-int8]"]
     mae = {m: res["mean"][m]["MAE"] for m in res["methods"][-2:]}
     assert mae[name] != mae[f"{name} [onnx-int8]"]
+
+
+def test_int8_check_refuses_wrong_results():
+    """check_int8 passes the real int8 network and refuses one that disagrees with the float graph; on a CPU
+    without VNNI, the full-range scheme's saturating kernels are that case for real."""
+    from superres.runtime import check_int8, saturating_int8_cpu
+
+    model, cfg = _model("bits"), _config("bits")
+    proto = export_bilstm(model, cfg)
+    float_net = OnnxNetwork(proto)
+    check_int8(float_net, OnnxNetwork(quantize_int8(proto)), 50)
+    import keras
+
+    keras.utils.set_random_seed(11)
+    other = build_bilstm(window=50, bits=16, units=6, dense=10, dense2=4, encoding="bits")
+    with pytest.raises(UserError, match="wrong results"):
+        check_int8(float_net, OnnxNetwork(export_bilstm(other, cfg)), 50)
+    if not saturating_int8_cpu():
+        pytest.skip("this CPU has VNNI: the full-range int8 scheme is correct here")
+    with pytest.raises(UserError, match="wrong results"):
+        check_int8(float_net, OnnxNetwork(quantize_int8(proto, saturating=False)), 50)
