@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import HIGH_RATE, LOW_RATE, MAX_RATE, MIN_RATE, SUBTYPES, quantize, resample_blocks, to_float
+from .audio import (HIGH_RATE, LOW_RATE, MAX_RATE, MIN_RATE, SUBTYPES, check_finite, quantize, resample_blocks,
+                    to_float)
 from .errors import UserError
 
 #: Loaded models, by (folder, weights, runtime, overlap, batch): a loop over many arrays loads each once.
@@ -77,8 +78,7 @@ def upsample(audio, rate, model=None, **options):
         raise UserError(f"audio must be a non-empty array of shape (frames,) or (frames, channels), not {x.shape}")
     if x.dtype != np.int16 and x.dtype.kind != "f":
         raise UserError(f"audio must be int16 or float samples, not {x.dtype}")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise UserError("audio contains NaN or infinite samples")
+    check_finite(x, "audio")
     if int(rate) != rate or not MIN_RATE <= rate <= MAX_RATE:
         raise UserError(f"rate must be a whole number of Hz in {MIN_RATE}-{MAX_RATE}, not {rate}")
     frames = x if x.ndim == 2 else x[:, None]

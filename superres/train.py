@@ -26,7 +26,7 @@ from .manifest import read_json, write_json_atomic
 from .losses import make_loss
 from .archs import architecture
 from .models import build_model, make_optimizer
-from .runs import (ARCH_DATASET, ARCH_DEFAULTS, ARCHS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, SETTINGS,
+from .runs import (ARCH_DATASET, ARCH_DEFAULTS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, SETTINGS,
                    STATE_NAME, load_config, make_config, read_history, write_history)
 
 
@@ -158,9 +158,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
                                 "over")
         log(f"resuming {run_dir} after epoch {state['epochs_done']}")
     else:
-        arch = given.get("arch", DEFAULTS["arch"])
-        if arch not in ARCHS:
-            raise UserError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
+        arch = architecture(given.get("arch", DEFAULTS["arch"])).name  # refuses an unknown name
         _check_settings(arch, given, meta, dataset_dir)
         s = {"arch": arch, "seed": DEFAULTS["seed"], **ARCH_DEFAULTS[arch], **given}
         config = make_config(meta, dataset_dir, s, run_dir)

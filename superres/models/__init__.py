@@ -30,8 +30,8 @@ def inference_model(model, config, window=None):
     """The network as prediction runs it: input int16 windows (batch, window), output (batch, window, 1).
 
     Bit-encoded models get the bit decoding inside the graph, so prediction passes 2 bytes per sample rather
-    than 16 (uint8) or 64 (float32). ``window`` (``sbr`` only) rebuilds the network for longer windows with
-    the same weights.
+    than 16 (uint8) or 64 (float32). ``window`` rebuilds the network for longer windows with the same
+    weights, for architectures whose weights do not depend on it (``sbr``).
     """
     if architecture(config).window_free and window and window != config["window"]:
         longer = build_model(config, window)
