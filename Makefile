@@ -23,11 +23,14 @@ DEMO_TRAIN ?= --units 32 --dense 64 --epochs 3 --lr 1e-3 --decay 0 --batch-size 
 MUSIC     ?= data/music
 MUSIC_OUT ?= data/music-run
 PRETRAINED ?= models/default
+GEN_TRAIN ?= --arch gen --epochs 40
+# The earlier default (spectral band replication), kept for the held-out comparison.
+SBR_MODEL ?= models/sbr
 SBR_TRAIN ?= --arch sbr --epochs 4 --wave-weight 500
-# The BiLSTM for the held-out comparison: the demo's size, trained on every 64th window of the same songs.
-BILSTM_MUSIC ?= models/bilstm-music
+# ViSQOL on this many seconds from the middle of each held-out song (make visqol installs it).
+VISQOL_SECONDS ?= 30
 
-.PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation
+.PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol
 
 venv: $(STAMP)
 
@@ -49,7 +52,17 @@ lock:
 	.venv-lock/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	.venv-lock/bin/uv pip compile --quiet --generate-hashes --python-version $(PYTHON_VERSION) \
 	    --python-platform x86_64-manylinux_2_28 --no-header --output-file $(LOCK) requirements.txt requirements-dev.txt
+	.venv-lock/bin/uv pip compile --quiet --generate-hashes --python-version $(PYTHON_VERSION) \
+	    --python-platform x86_64-manylinux_2_28 --no-header -c $(LOCK) --output-file requirements-visqol.lock \
+	    requirements-visqol.txt
 	@echo "wrote $(LOCK); run make test before committing it"
+
+# Optional: ViSQOL for eval.py --visqol, pinned like the rest (requirements-visqol.lock, made by `make lock`).
+visqol: $(VENV)/.visqol
+
+$(VENV)/.visqol: $(STAMP) requirements-visqol.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-visqol.lock
+	touch $@
 
 demo: $(STAMP)
 	@start=$$(date +%s); set -e; \
@@ -79,21 +92,20 @@ bench: $(STAMP)
 music: $(STAMP)
 	$(BIN)/python tools/build_music_set.py --out $(MUSIC)
 
-# Train the default model on $(MUSIC)/train, score it on $(MUSIC)/heldout beside the baselines and a BiLSTM
-# trained on the same songs, and write the results into the model folder and the README.
-pretrained: $(STAMP)
+# Train the default model (gen) on $(MUSIC)/train, resumably (re-run after an interruption: it continues),
+# score it on $(MUSIC)/heldout beside the baselines and the earlier sbr default, and write the results into
+# the model folder and the README. Hours on 2 CPU cores: see the README.
+pretrained: $(STAMP) $(VENV)/.visqol
 	set -e; \
 	$(BIN)/python 10-scan.py --input $(MUSIC)/train --output $(MUSIC_OUT)/train-22k; \
 	$(BIN)/python 10-scan.py --input $(MUSIC)/heldout --output $(MUSIC_OUT)/heldout-22k; \
-	$(BIN)/python 20-make-dataset.py --input $(MUSIC_OUT)/train-22k --output $(MUSIC_OUT)/sbr-dataset \
-	    --upsample sinc --encoding pcm --window 8192; \
-	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(MUSIC_OUT)/sbr-dataset --model $(PRETRAINED) \
-	    $(SBR_TRAIN); \
-	$(BIN)/python 20-make-dataset.py --input $(MUSIC_OUT)/train-22k --output $(MUSIC_OUT)/bilstm-dataset --hop 3200; \
-	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(MUSIC_OUT)/bilstm-dataset \
-	    --model $(BILSTM_MUSIC) $(DEMO_TRAIN); \
-	$(BIN)/python eval.py --scan $(MUSIC_OUT)/heldout-22k --whole --models $(PRETRAINED) $(BILSTM_MUSIC) \
-	    --mean-only --json $(PRETRAINED)/heldout-results.json --markdown $(PRETRAINED)/heldout-results.md; \
+	test -f $(MUSIC_OUT)/gen-dataset/meta.json || $(BIN)/python 20-make-dataset.py --input $(MUSIC_OUT)/train-22k \
+	    --output $(MUSIC_OUT)/gen-dataset --upsample sinc --encoding pcm --window 32768; \
+	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(MUSIC_OUT)/gen-dataset --model $(PRETRAINED) \
+	    $(GEN_TRAIN); \
+	$(BIN)/python eval.py --scan $(MUSIC_OUT)/heldout-22k --whole --models $(PRETRAINED) $(SBR_MODEL) \
+	    --visqol $(VISQOL_SECONDS) --json $(PRETRAINED)/heldout-results.json \
+	    --markdown $(PRETRAINED)/heldout-results.md --plots $(MUSIC_OUT)/plots --report $(MUSIC_OUT)/report.html; \
 	cp $(MUSIC)/SOURCES.md $(PRETRAINED)/SOURCES.md
 	$(BIN)/python tools/readme_results.py README.md heldout $(PRETRAINED)/heldout-results.md "make music pretrained"
 

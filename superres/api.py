@@ -25,7 +25,7 @@ _LOADED = {}
 _BLOCK = 10 * LOW_RATE
 
 
-def load_predictor(model=None, weights="best", runtime="keras", overlap=None, batch_size=None):
+def load_predictor(model=None, weights="best", runtime="auto", overlap=None, batch_size=None):
     """A network ready to upsample (:class:`superres.predict.Predictor`), loaded once and kept.
 
     Parameters
@@ -34,19 +34,19 @@ def load_predictor(model=None, weights="best", runtime="keras", overlap=None, ba
         A model folder, or a predictor from an earlier call (returned as it is). Default: the pretrained
         default model (:func:`superres.predict.default_model_dir`).
     weights : {"best", "last"}
-    runtime : {"keras", "onnx", "onnx-int8"}
+    runtime : {"auto", "keras", "onnx", "onnx-int8"}
+        ``auto``: ONNX Runtime for ``gen`` models (no TensorFlow import), Keras for the others.
     overlap, batch_size : int, optional
         As ``--overlap`` and ``--inference-batch``.
     """
-    from .predict import Predictor, default_model_dir, load_model
+    from .predict import Predictor, default_model_dir, open_predictor
 
     if isinstance(model, Predictor):
         return model
     folder = Path(model) if model is not None else default_model_dir()
     key = (str(folder.resolve()), weights, runtime, overlap, batch_size)
     if key not in _LOADED:
-        net, config = load_model(folder, weights)
-        _LOADED[key] = Predictor(net, config, overlap, batch_size, runtime=runtime)
+        _LOADED[key] = open_predictor(folder, weights, runtime, overlap, batch_size)
     return _LOADED[key]
 
 

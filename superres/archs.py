@@ -48,6 +48,17 @@ class Architecture:
         ``inference_batch(config) -> int``: windows per inference call that run fastest on a CPU.
     runtimes : tuple of str
         Inference runtimes it runs on (:data:`superres.runtime.RUNTIMES`).
+    added : dict, optional
+        Settings (among ``defaults``) added after the architecture's first models were trained, with the value
+        that reproduces those models; a config without them gets these values.
+    optimizer : {"rmsprop", "adam"}
+        :func:`superres.models.make_optimizer`'s kind.
+    remade_inputs : bool
+        Training remakes the inputs from the targets for every batch with a random resampler
+        (:mod:`superres.degrade`) instead of reading the dataset's.
+    frame_stream : bool
+        Prediction streams STFT frames through the backbone (:mod:`superres.genstream`) instead of cutting
+        windows and crossfading them.
     """
 
     name: str
@@ -60,6 +71,10 @@ class Architecture:
     window_free: bool = False
     predict_window: Optional[int] = None
     runtimes: tuple = ("keras",)
+    added: dict = None
+    optimizer: str = "rmsprop"
+    remade_inputs: bool = False
+    frame_stream: bool = False
 
     def builder(self):
         """The module that builds the network and its loss (imports Keras)."""
@@ -91,6 +106,16 @@ ARCHITECTURES = {a.name: a for a in (
         predict_window=SBR_WINDOW, hop=lambda window: window - min(SBR_OVERLAP, window // 4),
         # 1.5 s windows: 4 fill a call.
         inference_batch=lambda config: 4),
+    Architecture(
+        name="gen", module="gen",
+        defaults={"dim": 96, "blocks": 4, "expand": 3, "kernel": 7, "band_weight": 1.0, "lr": 5e-4,
+                  "decay": 0.0, "batch_size": 16, "adv_weight": 0.0, "fm_weight": 2.0, "disc_channels": 16},
+        added={"adv_weight": 0.0, "fm_weight": 2.0, "disc_channels": 16},
+        dataset={"input": "sinc", "encoding": "pcm"}, window_multiple=256, window_free=True,
+        # Frames are streamed (superres.genstream); these two only matter to its Keras-window fallback.
+        predict_window=SBR_WINDOW, hop=lambda window: window - min(SBR_OVERLAP, window // 4),
+        inference_batch=lambda config: 1, runtimes=("keras", "onnx"), optimizer="adam", remade_inputs=True,
+        frame_stream=True),
 )}
 
 

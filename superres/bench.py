@@ -18,6 +18,8 @@ NETWORKS = {
     "full": ("bilstm", {"units": 300, "dense": 500, "dense2": 20}),
     "demo": ("bilstm", {"units": 32, "dense": 64, "dense2": 20}),
     "sbr": ("sbr", {"channels": 64, "bands": 32, "kernel": 5}),
+    "gen": ("gen", {"dim": 96, "blocks": 4, "expand": 3, "kernel": 7, "band_weight": 1.0, "adv_weight": 0.0,
+                    "fm_weight": 2.0, "disc_channels": 16}),
 }
 
 
@@ -37,13 +39,16 @@ def _config(size):
 
     arch, settings = NETWORKS[size]
     dataset = {"encoding": "bits", "input": "naive", **ARCH_DATASET[arch]}  # the blog's, unless the arch differs
-    return {"arch": arch, "window": 50 if arch == "bilstm" else 8192, "bits": 16, **settings, "dataset": dataset}
+    return {"arch": arch, "window": 50 if arch == "bilstm" else 8192, "bits": 16, **settings, "dataset": dataset,
+            "lr": 5e-4, "decay": 0.0}
 
 
 def _label(size):
     arch, s = NETWORKS[size]
     if arch == "bilstm":
         return f"BiLSTM {size} ({s['units']}/{s['dense']})"
+    if arch == "gen":
+        return f"gen ({s['dim']} wide, {s['blocks']} blocks)"
     return f"sbr ({s['channels']} ch, {s['bands']} bands)"
 
 
@@ -96,6 +101,7 @@ def measure(kind, size=None, seconds=4.0, overlap=None, steps=20, batch=None, xl
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
+    from .archs import architecture
     from .models import build_bilstm, build_model, make_optimizer
     from .runs import ARCH_DEFAULTS
 
@@ -128,7 +134,10 @@ def measure(kind, size=None, seconds=4.0, overlap=None, steps=20, batch=None, xl
                 p.model.jit_compile = True
             dt = _timed(p.array, x)
             on = {"keras": "", "onnx": ", ONNX Runtime float32", "onnx-int8": ", ONNX Runtime int8"}[runtime]
-            what = (f"predict, {_label(size)}, overlap {p.window - p.hop}, batch {p.batch_size}{xla_note}{on}")
+            if config["arch"] == "gen":
+                what = f"predict, {_label(size)}, frames streamed{on}"
+            else:
+                what = f"predict, {_label(size)}, overlap {p.window - p.hop}, batch {p.batch_size}{xla_note}{on}"
         return {"what": what + ", stereo", "x_real_time": seconds / dt, "samples_per_s": seconds * 44100 * 2 / dt,
                 "peak_mb": _peak_mb()}
     if kind == "train":
@@ -145,8 +154,10 @@ def measure(kind, size=None, seconds=4.0, overlap=None, steps=20, batch=None, xl
         else:
             xs = rng.integers(-3000, 3000, (n, window), dtype=np.int16)
         ys = rng.integers(-3000, 3000, (n, window), dtype=np.int16)
-        model.compile(optimizer=make_optimizer(defaults["lr"], defaults["decay"]),
+        model.compile(optimizer=make_optimizer(defaults["lr"], defaults["decay"], architecture(config).optimizer),
                       loss=make_loss({**defaults, **config}), jit_compile=xla)
+        if config["arch"] == "gen":
+            xs = xs.astype(np.float32) / 32768.0
         data = WindowBatches(xs, ys, batch)
         model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up
         t = time.perf_counter()
@@ -155,6 +166,37 @@ def measure(kind, size=None, seconds=4.0, overlap=None, steps=20, batch=None, xl
         return {"what": f"train, {_label(size)}, batch {batch}{xla_note}",
                 "samples_per_s": steps * batch * window / dt, "peak_mb": _peak_mb()}
     raise ValueError(f"unknown measurement {kind!r}")
+
+
+def measure_process(command, seconds, what):
+    """Run ``command`` (a list) as a new process; its wall time and peak memory, as a user feels them.
+
+    Parameters
+    ----------
+    command : list of str
+    seconds : float
+        Seconds of audio the command produces (for x real time).
+    what : str
+        The row's description.
+
+    Returns
+    -------
+    dict
+        ``what``, ``x_real_time`` (seconds of audio per second of wall time, start-up and model loading
+        included), ``seconds`` (wall), ``peak_mb`` (the process's maximum resident set).
+    """
+    import subprocess
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    t = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{' '.join(command)} failed:\n{err[-2000:]}")
+    return {"what": what, "x_real_time": seconds / wall, "seconds": wall, "peak_mb": usage.ru_maxrss / 1024.0}
 
 
 def measure_dataset(demo_dir, work_dir):
@@ -198,11 +240,14 @@ def machine():
 def format_markdown(rows, machine_line):
     """The benchmark table as markdown."""
     lines = [f"Machine: {machine_line}", "",
-             "| measurement | x real time | samples/s | peak memory (MB) |", "|---|---|---|---|"]
+             "| measurement | x real time | samples/s | wall s | peak memory (MB) |", "|---|---|---|---|---|"]
     for r in rows:
         xrt = f"{r['x_real_time']:.2f}" if "x_real_time" in r else ""
         sps = f"{r['samples_per_s']:,.0f}" if "samples_per_s" in r else ""
-        lines.append(f"| {r['what']} | {xrt} | {sps} | {r['peak_mb']:.0f} |")
-    lines += ["", "x real time: seconds of 44.1 kHz stereo audio produced per second of compute. samples/s: "
-              "44.1 kHz output samples per second, every channel counted (training: window steps per second)."]
+        wall = f"{r['seconds']:.2f}" if "seconds" in r else ""
+        lines.append(f"| {r['what']} | {xrt} | {sps} | {wall} | {r['peak_mb']:.0f} |")
+    lines += ["", "x real time: seconds of 44.1 kHz stereo audio produced per second of compute (whole-process "
+              "rows: per second of wall time from the shell, start-up, imports and model loading included). "
+              "samples/s: 44.1 kHz output samples per second, every channel counted (training: window steps per "
+              "second)."]
     return "\n".join(lines)

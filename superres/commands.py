@@ -96,9 +96,10 @@ def add_train_options(t):
     t.add_argument("--epochs", type=positive_int, default=10,
                    help="total epochs of the run (a resumed run continues up to this number)")
     t.add_argument("--arch", choices=ARCHS, default=None,
-                   help="network architecture: bilstm (the blog's; the default) or sbr (spectral band "
-                        "replication over sinc interpolation; needs a dataset built with --upsample sinc "
-                        "--encoding pcm --window 8192)")
+                   help="network architecture: bilstm (the blog's; the default), sbr (spectral band "
+                        "replication over sinc interpolation) or gen (a ConvNeXt generator of the top octave "
+                        "over sinc interpolation); sbr and gen need a dataset built with --upsample sinc "
+                        "--encoding pcm --window 8192 (or another multiple of 256)")
     t.add_argument("--units", type=positive_int, default=None, help="bilstm: LSTM units per direction [300]")
     t.add_argument("--dense", type=positive_int, default=None,
                    help="bilstm: width of the two wide dense layers [500]")
@@ -107,14 +108,32 @@ def add_train_options(t):
     t.add_argument("--channels", type=positive_int, default=None,
                    help="sbr: width of its dense and conv layers [64]")
     t.add_argument("--bands", type=positive_int, default=None, help="sbr: envelope bands over 11-22 kHz [32]")
-    t.add_argument("--kernel", type=positive_int, default=None, help="sbr: conv width in STFT frames [5]")
+    t.add_argument("--kernel", type=positive_int, default=None,
+                   help="sbr, gen: conv width in STFT frames [sbr 5, gen 7]")
     t.add_argument("--wave-weight", type=nonnegative_float, default=None,
                    help="sbr: weight of the waveform L1 term beside the multi-resolution STFT loss [100]")
+    t.add_argument("--dim", type=positive_int, default=None, help="gen: width of the ConvNeXt backbone [96]")
+    t.add_argument("--blocks", type=positive_int, default=None, help="gen: ConvNeXt blocks [4]")
+    t.add_argument("--expand", type=positive_int, default=None,
+                   help="gen: expansion of each block's pointwise layers [3]")
+    t.add_argument("--band-weight", type=nonnegative_float, default=None,
+                   help="gen: weight of the band-energy terms beside the log-spectral ones [1]")
+    t.add_argument("--adv-weight", type=nonnegative_float, default=None,
+                   help="gen: weight of the adversarial term (top-band discriminator, least squares); 0 trains with "
+                        "the spectral loss alone [0]")
+    t.add_argument("--fm-weight", type=nonnegative_float, default=None,
+                   help="gen: weight of the discriminator feature-matching term when --adv-weight > 0 [2]")
+    t.add_argument("--disc-channels", type=positive_int, default=None,
+                   help="gen: width of the discriminator's convolutions [16]")
+    t.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start a new run from this model folder's best weights (same --arch and sizes), e.g. the "
+                        "adversarial fine-tune of a gen model")
     t.add_argument("--lr", type=positive_float, default=None,
-                   help="RMSprop learning rate [bilstm 1e-4, sbr 1e-3]")
+                   help="learning rate (RMSprop; Adam for gen) [bilstm 1e-4, sbr 1e-3, gen 5e-4]")
     t.add_argument("--decay", type=nonnegative_float, default=None,
-                   help="learning-rate time decay per batch, lr/(1+decay*step) [bilstm 0.03, sbr 0]")
-    t.add_argument("--batch-size", type=positive_int, default=None, help="windows per batch [bilstm 64, sbr 16]")
+                   help="learning-rate time decay per batch, lr/(1+decay*step) [bilstm 0.03, sbr and gen 0]")
+    t.add_argument("--batch-size", type=positive_int, default=None,
+                   help="windows per batch [bilstm 64, sbr and gen 16]")
     t.add_argument("--seed", type=nonnegative_int, default=None, help="random seed [0]")
     t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     t.add_argument("--worker-timeout", type=nonnegative_float, default=None, metavar="SECONDS",
@@ -129,7 +148,7 @@ def train_main(args):
 
     settings = {k: getattr(args, k) for k in SETTINGS}
     state = train(args.dataset, args.model, args.epochs, verbose=2 if args.quiet else 1,
-                  worker_timeout=args.worker_timeout, **settings)
+                  worker_timeout=args.worker_timeout, init_from=args.init_from, **settings)
     print(f"{args.model}: {state['epochs_done']} epochs, best validation loss "
           f"{state.get('best_val_loss', float('nan')):.5g} (MAE {state.get('best_val_mae_16bit', float('nan')):.1f}"
           f" in 16-bit units) at epoch {state.get('best_epoch', '-')}")
@@ -138,7 +157,7 @@ def train_main(args):
 # ---------------------------------------------------------------------------------------------- prediction
 
 def add_predict_options(r):
-    from .runtime import RUNTIMES
+    from .runtime import RUNTIME_CHOICES
 
     r.add_argument("inputs", nargs="*", help="22.05 kHz audio files or folders (default: the songs the "
                                              "model's dataset came from); other rates are resampled first")
@@ -156,19 +175,20 @@ def add_predict_options(r):
     r.add_argument("--overlap", type=nonnegative_int, default=None,
                    help="44.1 kHz steps shared by consecutive windows, crossfaded; less than the window (default: "
                         "bilstm half the window, 0 for none as in the blog, twice as fast; sbr 4096 of its 65536)")
-    r.add_argument("--runtime", choices=RUNTIMES, default="keras",
-                   help="keras: the network as trained; onnx-int8 (bilstm): ONNX Runtime with int8 weights; onnx: "
-                        "the same in float32 (see the README for speed and cost)")
+    r.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto",
+                   help="auto: onnx for gen models (no TensorFlow), keras for the others; keras: the network as "
+                        "trained; onnx: ONNX Runtime, float32 (gen, bilstm); onnx-int8 (bilstm): int8 weights "
+                        "(see the README for speed and cost)")
 
 
 def predict_main(args):
-    quiet_backend(args.debug)  # before anything imports the backend
     from .audio import SUBTYPES
     from .predict import predict_paths
 
+    # The backend is imported (quietly) only if the model needs it: a gen model on ONNX Runtime does not.
     failures = predict_paths(args.model, args.inputs, args.output, args.inference_batch, args.chunk_seconds,
                              SUBTYPES[args.subtype], args.weights, overlap=args.overlap, runtime=args.runtime,
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite, before_keras=lambda: quiet_backend(args.debug))
     return _report_failures(failures)
 
 
@@ -185,7 +205,7 @@ def _model_option(p, training):
 # ---------------------------------------------------------------------------------------------- evaluation
 
 def add_eval_options(p):
-    from .runtime import RUNTIMES
+    from .runtime import RUNTIME_CHOICES
 
     src = p.add_argument_group("what to score")
     src.add_argument("--predicted", nargs="+", default=[], metavar="DIR",
@@ -193,12 +213,15 @@ def add_eval_options(p):
                           "are given)")
     src.add_argument("--models", nargs="+", default=[], metavar="DIR",
                      help="model folders to run on the songs here, one table row each")
-    src.add_argument("--runtime", nargs="+", default=["keras"], choices=RUNTIMES, metavar="RUNTIME",
-                     help="run --models on these runtimes, a row each: keras (the default), onnx, onnx-int8 "
-                          "(bilstm only)")
+    src.add_argument("--runtime", nargs="+", default=["auto"], choices=RUNTIME_CHOICES, metavar="RUNTIME",
+                     help="run --models on these runtimes, a row each: auto (the default: onnx for gen, keras "
+                          "for the others), keras, onnx, onnx-int8 (bilstm only)")
     src.add_argument("--scan", default=None, metavar="DIR",
                      help="10-scan.py output with the songs (default: the first model's)")
     src.add_argument("--whole", action="store_true", help="score whole songs, not just their test parts")
+    src.add_argument("--visqol", type=nonnegative_float, nargs="?", const=30.0, default=None, metavar="SECONDS",
+                     help="add ViSQOL (audio mode; optional package: make visqol), scored on SECONDS from the "
+                          "middle of each song [30; 0: the whole song]")
     src.add_argument("--train-fraction", type=fraction, default=None,
                      help="the test part starts at this share of each song (default: the model's dataset)")
     src.add_argument("--pairs", nargs=2, metavar=("REF_DIR", "EST_DIR"),
@@ -224,7 +247,8 @@ def eval_main(args):
 
     keep_audio = bool(args.report or args.plots)
     result = evaluate(predicted, args.models, args.scan, args.train_fraction, args.whole, args.pairs,
-                      keep_audio=keep_audio, log=lambda s: print(s, file=sys.stderr), runtimes=args.runtime)
+                      keep_audio=keep_audio, log=lambda s: print(s, file=sys.stderr), runtimes=args.runtime,
+                      visqol_seconds=args.visqol)
     print(format_result(result, per_song=not args.mean_only))
     if args.markdown:
         write_text(args.markdown, format_result(result, markdown=True, per_song=not args.mean_only) + "\n")

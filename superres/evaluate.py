@@ -35,9 +35,20 @@ def baseline(name, low, n):
     return fit_length(fn(low), n)
 
 
-def score(reference, estimate, rate=HIGH_RATE):
-    """Every metric of :data:`superres.metrics.METRICS` for one estimate: ``{name: value}``."""
-    return {name: fn(reference, estimate, rate) for name, (fn, _, _) in METRICS.items()}
+def score(reference, estimate, rate=HIGH_RATE, extra=None):
+    """Every metric of :data:`superres.metrics.METRICS` (and of ``extra``, the same form) for one estimate."""
+    return {name: fn(reference, estimate, rate) for name, (fn, _, _) in {**METRICS, **(extra or {})}.items()}
+
+
+def optional_metrics(visqol_seconds=None):
+    """The optional metrics asked for: ``{"ViSQOL": (fn, unit, better)}`` with ``visqol_seconds`` (0: whole)."""
+    if visqol_seconds is None:
+        return {}
+    from .metrics import visqol, visqol_api
+
+    api = visqol_api()
+    seconds = visqol_seconds or None
+    return {"ViSQOL": (lambda r, e, rate: visqol(r, e, rate, seconds, api), "MOS-LQO 1-5", "higher")}
 
 
 class Song:
@@ -151,7 +162,7 @@ def folder_estimate(folder, manifest, song):
 
 
 def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=False, pairs=None,
-             keep_audio=False, log=print, runtimes=("keras",)):
+             keep_audio=False, log=print, runtimes=("auto",), visqol_seconds=None):
     """Score the baselines and every model on every song.
 
     Parameters
@@ -182,7 +193,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         ``name``, ``seconds``, ``scores`` {method: {metric: value}}), ``mean`` {method: {metric: value}}
         over songs; with ``keep_audio`` also ``audio`` per song {"input", method...: int16 arrays}.
     """
-    from .predict import Predictor, load_model
+    from .predict import open_predictor
     from .runtime import runs_on
 
     sources = []  # (method name, callable(song) -> estimate)
@@ -193,14 +204,14 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         configs.append((mdir, load_config(mdir)))
         sources.append((mdir.resolve().name, lambda s, f=folder, m=m: (folder_estimate(f, m, s), None)))
     for mdir in models:
-        model, cfg = load_model(mdir)
+        cfg = load_config(mdir)
         configs.append((Path(mdir), cfg))
         for runtime in runtimes:
             if not runs_on(cfg, runtime):
-                log(f"{mdir}: runs on keras only ({cfg['arch']} network); no {runtime} row")
+                log(f"{mdir}: does not run on {runtime} ({cfg['arch']} network); no {runtime} row")
                 continue
-            predictor = Predictor(model, cfg, runtime=runtime)
-            name = Path(mdir).name + ("" if runtime == "keras" else f" [{runtime}]")
+            predictor = open_predictor(mdir, runtime=runtime, log=log)
+            name = Path(mdir).name + ("" if runtime in ("keras", "auto") else f" [{runtime}]")
             sources.append((name, lambda s, p=predictor: model_estimate(p, s)))
     if pairs:
         ref_dir, est_dir = pairs
@@ -221,7 +232,9 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         names = [f"{n}#{i + 1}" for i, n in enumerate(names)]
     methods = list(BASELINES) + names
 
-    result = {"methods": methods, "metrics": {k: {"unit": u, "better": b} for k, (_, u, b) in METRICS.items()},
+    extra = optional_metrics(visqol_seconds)
+    metrics = {**METRICS, **extra}
+    result = {"methods": methods, "metrics": {k: {"unit": u, "better": b} for k, (_, u, b) in metrics.items()},
               "part": part, "rate": HIGH_RATE, "songs": []}
     if keep_audio:
         result["audio"] = {}
@@ -239,7 +252,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
                 spent = timing.setdefault(name, [0.0, 0])
                 spent[0] += time.perf_counter() - t
                 spent[1] += frames
-        scores = {m: score(ref, est[song.start:song.stop]) for m, est in estimates.items()}
+        scores = {m: score(ref, est[song.start:song.stop], extra=extra) for m, est in estimates.items()}
         result["songs"].append({"name": song.name, "seconds": (song.stop - song.start) / HIGH_RATE,
                                 "channels": int(ref.shape[1]), "scores": scores})
         if keep_audio:
@@ -247,7 +260,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
             result["audio"][song.name] = {"original": ref, "input": song.low[a0:a0 + (song.stop - song.start) // 2],
                                           **{m: est[song.start:song.stop] for m, est in estimates.items()}}
         log(f"scored {song.name}")
-    result["mean"] = {m: {k: _mean([s["scores"][m][k] for s in result["songs"]]) for k in METRICS}
+    result["mean"] = {m: {k: _mean([s["scores"][m][k] for s in result["songs"]]) for k in metrics}
                       for m in methods}
     # Seconds of 44.1 kHz audio (all its channels) produced per second of compute, in this process.
     result["x_real_time"] = {m: frames / HIGH_RATE / seconds for m, (seconds, frames) in timing.items() if seconds}
@@ -280,7 +293,7 @@ def format_table(rows, methods, metrics, markdown=False, speed=None):
 
 
 METRICS_UNITS = {"MAE": "16-bit", "SNR": "dB", "LSD": "", "LSD-HF": "", "HF energy": "dB", "SNR-LF": "dB",
-                 "seam": "dB"}
+                 "seam": "dB", "ViSQOL": "MOS"}
 
 
 def format_result(result, markdown=False, per_song=True):
@@ -299,7 +312,9 @@ def format_result(result, markdown=False, per_song=True):
               "log-spectral distance over the whole band and over 11.025-22.05 kHz (lower is better); "
               "HF energy: energy above 11.025 kHz relative to the original, dB (0 is right); SNR-LF: SNR "
               "below 11.025 kHz, dB (what sinc already gets right; higher is better); seam: largest difference "
-              "of the long-term spectra in 500 Hz bands from 9 to 20 kHz, dB (lower is better); x real time: "
+              "of the long-term spectra in 500 Hz bands from 9 to 20 kHz, dB (lower is better); ViSQOL (when asked "
+              "for): MOS-LQO of ViSQOL's audio mode at 48 kHz, mean over channels (1-5, higher is better); "
+              "x real time: "
               "seconds of 44.1 kHz audio produced per second of compute in this run (one process, this "
               "machine; blank for prediction folders computed elsewhere).")
     return "\n".join(out + ["", legend])

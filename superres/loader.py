@@ -202,3 +202,48 @@ def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repe
     # Sharded by hand above; tf.distribute must not shard (or copy) it again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)
+
+
+class RemadeBatches(keras.utils.PyDataset):
+    """Batches whose inputs are remade from the targets by a random resampler (:mod:`superres.degrade`).
+
+    The dataset's stored inputs come from one resampler; these come from a different, randomly chosen one for
+    every window and epoch, so the network learns the top octave whatever made the user's 22.05 kHz file.
+
+    Parameters
+    ----------
+    y : array-like of int16, shape (windows, window)
+        The original 44.1 kHz windows.
+    batch_size : int
+    shuffle : bool
+        Window order per epoch as :class:`WindowBatches` (:func:`epoch_order`).
+    seed : int
+    fixed : bool
+        The same inputs every epoch (validation): window ``i``'s resampler depends on ``seed`` and ``i`` only.
+
+    Items: ``x`` float32 (batch, window), the remade input; ``y`` float32 (batch, window, 1) in [-1, 1).
+    """
+
+    def __init__(self, y, batch_size=16, shuffle=False, seed=0, fixed=False, **kwargs):
+        super().__init__(**kwargs)
+        self.y, self.batch_size, self.shuffle, self.seed, self.fixed = y, int(batch_size), shuffle, seed, fixed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+        self.order = epoch_order(len(self.y), self.seed, epoch, self.shuffle)
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
+
+    def __len__(self):
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __getitem__(self, i):
+        from .degrade import remade_input
+
+        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        y = np.asarray(self.y[idx], dtype=np.float32) / 32768.0
+        x = np.stack([remade_input(row, np.random.default_rng([self.seed, 0 if self.fixed else self.epoch + 1, int(j)]))
+                      for row, j in zip(y.astype(np.float64), idx)])
+        return x, y[..., None]

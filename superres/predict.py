@@ -270,21 +270,38 @@ class Predictor:
         Runtime, ``bilstm`` only; int8 is about 3 times faster on a CPU, MAE 0.5-2% higher as measured).
     """
 
-    def __init__(self, model, config, overlap=None, batch_size=None, window=None, runtime="keras"):
+    def __init__(self, model, config, overlap=None, batch_size=None, window=None, runtime="keras", core=None):
+        self.config = config
+        self.runtime = runtime
+        arch = architecture(config)
+        self.input_kind = config["dataset"]["input"]
+        if arch.frame_stream:
+            # Frames are streamed with their context (superres.genstream): no windows, nothing to crossfade.
+            from . import bandplan
+
+            if overlap not in (None, 0) or window:
+                raise UserError(f"--overlap and windows do not apply to --arch {config['arch']}: it streams STFT "
+                                "frames with their full context, so chunks join exactly")
+            self.window = self.hop = bandplan.HOP
+            self.batch_size = 1
+            self.context = bandplan.context_frames(config)
+            self.core = core if core is not None else _core_callable(model, config, runtime)
+            return
         from .runtime import inference_network
 
-        self.config = config
-        arch = architecture(config)
         self.window = (window or arch.predict_window) if arch.window_free else config["window"]
         self.hop = arch.hop(self.window) if overlap is None else self.window - overlap
         if not 0 < self.hop <= self.window:
             raise UserError(f"--overlap must be between 0 and {self.window - 1} (got {overlap})")
         self.batch_size = batch_size or arch.inference_batch(config)
-        self.input_kind = config["dataset"]["input"]
         self.model = inference_network(model, config, runtime, self.window)
 
     def stream(self, channels):
-        """A :class:`StreamUpsampler` for a stream of ``channels`` channels."""
+        """A stream upsampler for ``channels`` channels: ``push(int16 block)``, then ``finish()``."""
+        if architecture(self.config).frame_stream:
+            from .genstream import GenStream
+
+            return GenStream(self.core, self.context, channels)
         return StreamUpsampler(self.model, self.window, self.hop, channels, self.batch_size, self.input_kind)
 
     def array(self, x_low):
@@ -301,6 +318,56 @@ class Predictor:
         for x in low_blocks:
             yield up.push(x)
         yield up.finish()
+
+
+def _core_callable(model, config, runtime):
+    """The backbone of a frame-streamed network, from its Keras model, on ``runtime`` (keras or onnx)."""
+    from .models.gen import core_of
+
+    core = core_of(model)
+    if runtime == "keras":
+        return lambda f: np.asarray(core.predict_on_batch(f))
+    if runtime != "onnx":
+        raise UserError(f"--runtime {runtime}: --arch {config['arch']} runs on keras or onnx")
+    from .runtime import OnnxCore, export_gen_core
+
+    return OnnxCore(export_gen_core(core).SerializeToString())
+
+
+def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, batch_size=None, log=None,
+                   before_keras=None):
+    """Load a model folder and make its :class:`Predictor`, importing Keras only when the runtime needs it.
+
+    A ``gen`` folder carries its backbone exported to ONNX beside each checkpoint (``best.onnx`` beside
+    ``best.keras``, written by training, :func:`superres.runtime.write_core`); with ``runtime`` ``auto``
+    or ``onnx`` it runs on ONNX Runtime alone, without TensorFlow or Keras. The export must be of the same
+    checkpoint (its recorded SHA-256); if it is missing or stale, ``auto`` falls back to Keras (saying so)
+    and ``onnx`` exports it again in memory. ``before_keras`` is called just before Keras is imported (the
+    command line silences the backend's start-up there).
+
+    Returns
+    -------
+    Predictor
+    """
+    from .runtime import current_core_file
+
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+    config = load_config(model_dir)
+    arch = architecture(config)
+    if runtime == "auto":
+        runtime = "onnx" if "onnx" in arch.runtimes and arch.frame_stream else "keras"
+    if arch.frame_stream and runtime == "onnx":
+        exported = current_core_file(model_dir, weights_file(model_dir, which))
+        if exported is not None:
+            from .runtime import OnnxCore
+
+            return Predictor(None, config, overlap, batch_size, runtime="onnx", core=OnnxCore(exported))
+        if log:
+            log(f"note  {model_dir}: no current ONNX export of its weights; exporting it now (loads Keras)")
+    if before_keras:
+        before_keras()
+    model, config = load_model(model_dir, which)
+    return Predictor(model, config, overlap, batch_size, runtime=runtime)
 
 
 def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_16", progress=None, log=None):
@@ -425,7 +492,8 @@ def plan_outputs(pairs, out_dir, previous, overwrite):
 
 
 def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.0, subtype="PCM_16",
-                  which="best", log=print, show_progress=True, overlap=None, runtime="keras", overwrite=False):
+                  which="best", log=print, show_progress=True, overlap=None, runtime="auto", overwrite=False,
+                  before_keras=None):
     """Upsample files and folders with a trained model; write ``out_dir/manifest.json``.
 
     Every output path is planned before anything is written (:func:`plan_outputs`): a file that exists is
@@ -476,8 +544,8 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
         log(f"nothing to do: every output exists in {out_dir}")
         return failures
 
-    model, config = load_model(model_dir, which)
-    predictor = Predictor(model, config, overlap, batch_size, runtime=runtime)
+    predictor = open_predictor(model_dir, which, runtime, overlap, batch_size, log=log, before_keras=before_keras)
+    runtime = predictor.runtime
     written = 0
     for src, rel in todo:
         dst = out_dir / rel

@@ -75,6 +75,8 @@ def load_config(model_dir):
                         fix="retrain it (into a new --model folder, or delete this one first)")
     if cfg.get("arch") not in ARCHS:
         raise UserError(f"{model_dir}: unknown architecture {cfg.get('arch')!r}; update the tool or retrain")
+    for k, v in (ARCHITECTURES[cfg["arch"]].added or {}).items():
+        cfg.setdefault(k, v)  # a model from before the setting existed
     _check_config(cfg, model_dir)
     return cfg
 
@@ -82,6 +84,10 @@ def load_config(model_dir):
 #: Fields of every model config besides its architecture's settings, and those of its ``dataset``.
 _CONFIG_KEYS = ("window", "bits", "scan_dir", "train_fraction", "dataset")
 _CONFIG_DATASET_KEYS = ("encoding", "input")
+
+
+#: Settings for which 0 is a valid value.
+_MAY_BE_ZERO = ("seed", "decay", "wave_weight", "band_weight", "adv_weight", "fm_weight")
 
 
 def _check_config(cfg, model_dir):
@@ -99,8 +105,7 @@ def _check_config(cfg, model_dir):
         v = cfg[k]
         whole = isinstance(default, int) and not isinstance(v, bool) and isinstance(v, int)
         number = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        if not (whole if isinstance(default, int) else number) or v < (0 if k in ("seed", "decay", "wave_weight")
-                                                                        else 1e-12):
+        if not (whole if isinstance(default, int) else number) or v < (0 if k in _MAY_BE_ZERO else 1e-12):
             raise UserError(f"{model_dir}: config.json has {k} = {v!r}, which no network can have; {fix}")
 
 

@@ -21,8 +21,11 @@ import numpy as np
 from .archs import architecture
 from .errors import UserError
 
-#: ``--runtime`` choices.
+#: Inference runtimes.
 RUNTIMES = ("keras", "onnx", "onnx-int8")
+#: ``--runtime`` choices: ``auto`` is ONNX Runtime for a ``gen`` model (its exported backbone, without
+#: Keras), Keras for the others.
+RUNTIME_CHOICES = ("auto", *RUNTIMES)
 
 #: ONNX IR version and opset of the exported graph: old enough for any ONNX Runtime from 1.14 on.
 _IR_VERSION, _OPSET = 8, 17
@@ -30,7 +33,7 @@ _IR_VERSION, _OPSET = 8, 17
 
 def runs_on(config, runtime):
     """Whether a model of this config can run on ``runtime`` (:attr:`superres.archs.Architecture.runtimes`)."""
-    return runtime in architecture(config).runtimes
+    return runtime == "auto" or runtime in architecture(config).runtimes
 
 
 def _import_onnx():
@@ -145,6 +148,154 @@ def export_bilstm(model, config):
                               producer_name="superres")
     onnx.checker.check_model(proto)
     return proto
+
+
+def export_gen_core(core):
+    """The ``gen`` backbone (:func:`superres.models.gen.build_core`) as an ONNX graph.
+
+    Parameters
+    ----------
+    core : keras.Model
+        The backbone sub-model, layers named as :func:`~superres.models.gen.build_core` names them.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``features`` float32 (batch, frames, LOW_BINS); output ``log_gain`` float32 (batch, frames,
+        TOP_BINS). Frames and batch may be any size.
+    """
+    onnx, _ = _import_onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    from . import bandplan as bp
+
+    nodes, inits = [], []
+
+    def const(name, value, dtype=np.float32):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(value, dtype)), name))
+        return name
+
+    def node(op, inputs, name, **attrs):
+        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    def weights(name):
+        return [np.asarray(w, np.float32) for w in core.get_layer(name).get_weights()]
+
+    def dense(x, name):
+        kernel, bias = weights(name)
+        return node("Add", [node("MatMul", [x, const(f"{name}_W", kernel)], f"{name}_mm"), const(f"{name}_b", bias)],
+                    f"{name}_out")
+
+    def norm(x, name):
+        layer = core.get_layer(name)
+        gamma, beta = weights(name)
+        return node("LayerNormalization", [x, const(f"{name}_g", gamma), const(f"{name}_b", beta)], f"{name}_out",
+                    axis=-1, epsilon=float(layer.epsilon))
+
+    blocks = sum(1 for layer in core.layers if layer.name.endswith("_dw"))
+    h = norm(dense("features", "embed"), "embed_norm")
+    for i in range(blocks):
+        name = f"block{i}"
+        kernel, bias = weights(f"{name}_dw")  # (k, dim, 1), (dim,)
+        k = kernel.shape[0]
+        y = node("Transpose", [h], f"{name}_chan_major", perm=[0, 2, 1])
+        y = node("Conv", [y, const(f"{name}_dw_W", np.transpose(kernel, (1, 2, 0))), const(f"{name}_dw_b", bias)],
+                 f"{name}_dw", group=int(kernel.shape[1]), kernel_shape=[k], pads=[(k - 1) // 2, k // 2])
+        y = node("Transpose", [y], f"{name}_frame_major", perm=[0, 2, 1])
+        y = dense(norm(y, f"{name}_norm"), f"{name}_pw1")
+        # Exact GELU, as Keras's: x (1 + erf(x / sqrt 2)) / 2.
+        e = node("Erf", [node("Mul", [y, const(f"{name}_rsqrt2", 1 / np.sqrt(2))], f"{name}_scaled")], f"{name}_erf")
+        y = node("Mul", [y, node("Add", [e, const(f"{name}_one", 1.0)], f"{name}_1perf")], f"{name}_xg")
+        y = node("Mul", [y, const(f"{name}_half", 0.5)], f"{name}_gelu")
+        h = node("Add", [h, dense(y, f"{name}_pw2")], f"{name}_add")
+    h = dense(norm(h, "head_norm"), "log_gain")
+    nodes.append(helper.make_node("Identity", [h], ["log_gain"], name="log_gain"))
+    graph = helper.make_graph(
+        nodes, "gen_core",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", bp.LOW_BINS])],
+        [helper.make_tensor_value_info("log_gain", TensorProto.FLOAT, ["batch", "frames", bp.TOP_BINS])], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION,
+                              producer_name="superres")
+    onnx.checker.check_model(proto)
+    return proto
+
+
+class OnnxCore:
+    """An exported backbone (:func:`export_gen_core`), bytes or a file, run by ONNX Runtime alone.
+
+    Calling it maps features (batch, frames, LOW_BINS) float32 to log gains (batch, frames, TOP_BINS). Only
+    ``onnxruntime`` is imported: prediction with it never loads TensorFlow or Keras.
+    """
+
+    def __init__(self, model, threads=None):
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise UserError(f"the onnx runtime needs the onnxruntime package ({e}); pip install -r requirements.txt")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        source = model if isinstance(model, bytes) else str(model)
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, features):
+        return self.session.run(None, {"features": np.ascontiguousarray(features, np.float32)})[0]
+
+
+#: Metadata key of an exported backbone: the SHA-256 of the checkpoint it was exported from.
+_SOURCE_KEY = "superres.weights_sha256"
+
+
+def _sha256(path):
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def core_file(checkpoint):
+    """Where the exported backbone of ``checkpoint`` (``best.keras``) lives: ``best.onnx`` beside it."""
+    return Path(checkpoint).with_suffix(".onnx")
+
+
+def write_core(model, checkpoint):
+    """Export the backbone of a ``gen`` network saved as ``checkpoint`` to :func:`core_file`, atomically.
+
+    The graph records the checkpoint's SHA-256, so that prediction uses it only with those weights.
+    """
+    from .audio import atomic_output
+    from .models.gen import core_of
+
+    onnx, _ = _import_onnx()
+    proto = export_gen_core(core_of(model))
+    onnx.helper.set_model_props(proto, {_SOURCE_KEY: _sha256(checkpoint)})
+    with atomic_output(core_file(checkpoint)) as tmp:
+        onnx.save(proto, str(tmp))
+
+
+def current_core_file(model_dir, checkpoint):
+    """``core_file(checkpoint)`` if it exists and was exported from exactly these weights, else None.
+
+    Reads the graph's metadata with ONNX Runtime only (no Keras, no onnx package).
+    """
+    path = core_file(checkpoint)
+    if not path.is_file():
+        return None
+    try:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        meta = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).get_modelmeta()
+        recorded = meta.custom_metadata_map.get(_SOURCE_KEY)
+    except Exception:
+        return None
+    return path if recorded == _sha256(checkpoint) else None
 
 
 def saturating_int8_cpu():

@@ -21,8 +21,8 @@ from .audio import atomic_output, check_writable_dir
 from . import distribute
 from .dataset import load_meta, open_split
 from .errors import UserError, check_interrupted
-from .loader import WindowBatches
-from .manifest import read_json, write_json_atomic
+from .loader import RemadeBatches, WindowBatches
+from .manifest import read_json, relative_path, write_json_atomic
 from .losses import make_loss
 from .archs import architecture
 from .models import build_model, make_optimizer
@@ -49,14 +49,18 @@ def _check_settings(arch, given, meta, dataset_dir):
 def _save_atomic(model, path):
     with atomic_output(path) as tmp:  # the temporary name ends in .keras, as Model.save requires
         model.save(tmp)
+    if hasattr(model, "save_state") and path.name == "last.keras":
+        from .adversarial import ADVERSARIAL_STATE
+
+        model.save_state(path.with_name(ADVERSARIAL_STATE))
 
 
 class _Checkpointer(keras.callbacks.Callback):
     """After every epoch: ``last.keras``, maybe ``best.keras``, ``history.csv``, then ``state.json``."""
 
-    def __init__(self, run_dir, state, rows, samples_per_epoch, log):
+    def __init__(self, run_dir, state, rows, samples_per_epoch, log, config):
         super().__init__()
-        self.run_dir, self.state, self.rows = run_dir, state, rows
+        self.run_dir, self.state, self.rows, self.model_config = run_dir, state, rows, config
         self.samples_per_epoch = samples_per_epoch
         self.log = log
 
@@ -92,6 +96,11 @@ class _Checkpointer(keras.callbacks.Callback):
         _save_atomic(self.model, self.run_dir / "last.keras")
         if not np.isnan(val) and val < self.state.get("best_val_loss", np.inf):
             _save_atomic(self.model, self.run_dir / "best.keras")
+            if architecture(self.model_config).frame_stream:
+                # Prediction runs the backbone on ONNX Runtime, without Keras (superres.predict.open_predictor).
+                from .runtime import write_core
+
+                write_core(getattr(self.model, "generator", self.model), self.run_dir / "best.keras")
             self.state.update(best_val_loss=val, best_val_mae_16bit=val_mae, best_epoch=epoch + 1)
         write_history(self.run_dir / HISTORY_NAME, self.rows)
         self.state["epochs_done"] = epoch + 1
@@ -100,7 +109,24 @@ class _Checkpointer(keras.callbacks.Callback):
                  f"(16-bit units), {seconds:.1f} s")
 
 
-def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=None, **settings):
+def _adversarial(config):
+    return config.get("adv_weight", 0) > 0
+
+
+def _init_weights(model, config, source_dir):
+    """Start a new run from another model folder's best weights (same architecture and sizes)."""
+    from .predict import load_model
+
+    source, cfg = load_model(source_dir)
+    keys = [k for k in ("arch", "dim", "blocks", "expand", "kernel", "units", "dense", "dense2", "channels",
+                        "bands") if k in config or k in cfg]
+    if any(cfg.get(k) != config.get(k) for k in keys):
+        raise UserError(f"--init-from {source_dir}: its network ({', '.join(f'{k} {cfg.get(k)}' for k in keys)}) "
+                        "is not the one asked for; give the same --arch and sizes")
+    model.set_weights(source.get_weights())
+
+
+def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=None, init_from=None, **settings):
     """Train a model on a dataset folder, or resume the run in ``run_dir``.
 
     Parameters
@@ -116,6 +142,9 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     worker_timeout : float, optional
         With ``TF_CONFIG``: seconds to wait for every worker to start (default
         :data:`superres.distribute.WORKER_TIMEOUT_S`; 0 waits forever).
+    init_from : path-like, optional
+        A new run starts from this model folder's best weights (the adversarial fine-tune of a ``gen`` model
+        trained with the spectral loss alone); recorded in the config.
     **settings
         ``arch, units, dense, dense2, lr, decay, batch_size, seed``; ``None`` or missing means the default
         for a new run, or the stored value when resuming (a different value is refused).
@@ -152,10 +181,20 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
                             "to start over")
         with distribute.training_scope(config["batch_size"], state["epochs_done"], worker_timeout):
             try:
-                model = keras.models.load_model(run_dir / "last.keras", safe_mode=True)
+                model = keras.models.load_model(run_dir / "last.keras", safe_mode=True,
+                                                compile=not _adversarial(config))
             except Exception as e:
                 raise UserError(f"{run_dir / 'last.keras'}: cannot be loaded ({e}); delete the run folder to start "
                                 "over")
+            if _adversarial(config):
+                from .adversarial import ADVERSARIAL_STATE, make_trainer
+
+                model = make_trainer(model, config)
+                model.build_optimizers()
+                if not (run_dir / ADVERSARIAL_STATE).is_file():
+                    raise UserError(f"{run_dir / ADVERSARIAL_STATE}: missing (the discriminator and the optimizers' "
+                                    "state); delete the run folder to start over")
+                model.restore_state(run_dir / ADVERSARIAL_STATE)
         log(f"resuming {run_dir} after epoch {state['epochs_done']}")
     else:
         arch = architecture(given.get("arch", DEFAULTS["arch"])).name  # refuses an unknown name
@@ -166,9 +205,17 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         with distribute.training_scope(config["batch_size"], 0, worker_timeout):
             keras.utils.set_random_seed(config["seed"])
             model = build_model(config)
-            # MAE as a metric too: the figure every architecture reports, whatever its loss.
-            model.compile(optimizer=make_optimizer(config["lr"], config["decay"]), loss=make_loss(config),
-                          metrics=["mae"])
+            if init_from is not None:
+                _init_weights(model, config, init_from)
+                config["init_from"] = relative_path(init_from, run_dir)
+            if _adversarial(config):
+                from .adversarial import make_trainer
+
+                model = make_trainer(model, config)
+            else:
+                # MAE as a metric too: the figure every architecture reports, whatever its loss.
+                model.compile(optimizer=make_optimizer(config["lr"], config["decay"], architecture(config).optimizer),
+                              loss=make_loss(config), metrics=["mae"])
         check_writable_dir(run_dir)
         write_json_atomic(config_path, config)
         state = {"epochs_done": 0}
@@ -180,8 +227,19 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     train_x, train_y = open_split(dataset_dir, "train")
     test_x, test_y = open_split(dataset_dir, "test")
     # Every worker saves (saving may read variables collectively); only the chief into the model folder.
-    cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log)
-    if keras.backend.backend() == "tensorflow":
+    cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log,
+                      config)
+    if architecture(config).remade_inputs:
+        if distribute.cluster() is not None:
+            raise UserError(f"--arch {config['arch']} remakes its inputs for every batch and trains in one process; "
+                            "unset TF_CONFIG")
+        # Workers in threads: resampling releases the GIL while the backend runs the previous step.
+        train_batches = RemadeBatches(train_y, config["batch_size"], shuffle=True, seed=config["seed"], workers=2)
+        train_batches.set_epoch(state["epochs_done"])
+        test_batches = RemadeBatches(test_y, config["batch_size"], seed=config["seed"], fixed=True, workers=2)
+        model.fit(train_batches, validation_data=test_batches, epochs=epochs, initial_epoch=state["epochs_done"],
+                  callbacks=[cb], verbose=verbose)
+    elif keras.backend.backend() == "tensorflow":
         # tf.data with prefetching, sharded over the workers and replicas of the strategy, if any.
         distribute.fit(model, (train_x, train_y), (test_x, test_y), config["batch_size"],
                        max(config["batch_size"], 256), seed=config["seed"], epochs=epochs,

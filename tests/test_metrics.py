@@ -147,3 +147,17 @@ def test_seam_is_the_worst_band_level_from_9_to_20_khz():
     assert seam(ref, low + 0.5 * high) == pytest.approx(6.02, abs=0.1)
     # An empty top octave (sinc) is a deep seam.
     assert seam(ref, low) > 40
+
+
+def test_visqol_ranks_a_missing_top_octave_below_the_original():
+    pytest.importorskip("visqol", reason="ViSQOL is optional (make visqol)")
+    from superres.audio import resample, sinc_upsample, to_int16
+    from superres.metrics import visqol
+
+    from conftest import synth
+
+    ref = to_int16(synth(4.0, channels=1, seed=5)).astype(np.float64)
+    dull = to_int16(sinc_upsample(resample(ref / 32768.0, 44100, 22050))).astype(np.float64)  # no top octave
+    same = visqol(ref, ref)
+    assert same > 4.5 and visqol(ref, dull) < same - 0.1
+    assert np.isnan(visqol(np.zeros(1000), np.zeros(1000)))

@@ -2,7 +2,8 @@
 """Replace a generated block of README.md with a markdown file (eval.py --markdown, tools/bench.py).
 
 Usage: readme_results.py README.md BLOCK FILE.md "how it was made"
-The block lies between the lines ``<!-- BLOCK:begin -->`` and ``<!-- BLOCK:end -->``.
+The block lies between the lines ``<!-- BLOCK:begin -->`` and ``<!-- BLOCK:end -->``. Of an evaluation with
+per-song tables, only the mean table (from its "**Mean over" line on) goes into the README.
 """
 
 import datetime
@@ -20,7 +21,10 @@ def main(readme, name, results, how):
     _, tail = rest.split(END, 1)
     stamp = (f"_Generated {datetime.date.today().isoformat()} by `{how}` on {platform.machine()}, "
              f"{os.cpu_count()} CPU cores; do not edit by hand._")
-    block = f"{BEGIN}\n{stamp}\n\n{Path(results).read_text().strip()}\n{END}"
+    body = Path(results).read_text()
+    if "**Mean over" in body:
+        body = body[body.index("**Mean over"):]
+    block = f"{BEGIN}\n{stamp}\n\n{body.strip()}\n{END}"
     tmp = Path(readme).with_name(f".{Path(readme).name}.tmp")
     tmp.write_text(head + block + tail)
     os.replace(tmp, readme)

@@ -7,6 +7,7 @@ model folder alone is enough to rebuild its network.
 
 - :mod:`~superres.models.bilstm`: the blog's network, bidirectional LSTMs over 50-step windows.
 - :mod:`~superres.models.sbr`: spectral band replication over sinc interpolation.
+- :mod:`~superres.models.gen`: a ConvNeXt generator of the top octave over sinc interpolation.
 """
 
 import keras
@@ -15,6 +16,7 @@ from ..archs import architecture
 # The architectures' modules, imported here so that their custom layers are registered before a saved
 # model is loaded.
 from .bilstm import Int16ToBits, build_bilstm, input_layers  # noqa: F401
+from .gen import GenAnalysis, GenSynthesis, build_gen, build_core  # noqa: F401
 from .sbr import SBR_FFT, SBR_HOP, SBR_LOW_BINS, SBRAnalysis, SBRSynthesis, build_sbr  # noqa: F401
 
 
@@ -43,11 +45,15 @@ def inference_model(model, config, window=None):
     return keras.Model(inp, model(Int16ToBits(name="int16_to_bits")(inp)), name=f"{model.name}_int16")
 
 
-def make_optimizer(lr=1e-4, decay=0.03):
-    """RMSprop with Keras 2-style time decay: ``lr_t = lr / (1 + decay * step)``, step = batches seen.
+def make_optimizer(lr=1e-4, decay=0.03, kind="rmsprop"):
+    """RMSprop (the blog's) or Adam, with Keras 2-style time decay: ``lr_t = lr / (1 + decay * step)``.
 
-    Keras 3 dropped the optimizers' ``decay`` argument; ``InverseTimeDecay`` with ``decay_steps=1`` is the
-    same schedule, and its step counter is saved with the optimizer, so a resumed run continues the decay.
+    The step is the number of batches seen. Keras 3 dropped the optimizers' ``decay`` argument;
+    ``InverseTimeDecay`` with ``decay_steps=1`` is the same schedule, and its step counter is saved with the
+    optimizer, so a resumed run continues the decay. Adam (``kind="adam"``) clips each gradient's norm at 1:
+    a convolutional generator's first steps on loud music can be large.
     """
     schedule = lr if not decay else keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)
+    if kind == "adam":
+        return keras.optimizers.Adam(learning_rate=schedule, beta_1=0.8, beta_2=0.99, clipnorm=1.0)
     return keras.optimizers.RMSprop(learning_rate=schedule)

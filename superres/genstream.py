@@ -1,0 +1,170 @@
+"""Prediction with the ``gen`` architecture in numpy, streamed frame by frame, in bounded memory.
+
+The generator (:mod:`superres.models.gen`) is a fixed analysis (STFT), a backbone over STFT frames and a fixed
+synthesis (gains, crossfade, inverse STFT). Here the analysis and synthesis are numpy/scipy and the
+backbone is any callable (ONNX Runtime, or the Keras sub-model as a fallback), so prediction needs neither
+TensorFlow nor Keras.
+
+The backbone sees ``context`` frames either side of each output frame (its receptive field), so each step
+computes the features of the frames it outputs plus that context and keeps only the frames whose context
+was complete: the result equals processing the whole file at once (:func:`superres.models.gen.build_gen`
+with any window) up to float rounding, however the stream is cut. The inverse STFT is an overlap-add with
+the same constant window normalisation as Keras's ``istft`` (which leaves the last half frame of a file
+slightly faded, as the Keras network does).
+
+Signals are (samples, channels) float64 at 44.1 kHz, full scale 1.0.
+"""
+
+import numpy as np
+import scipy.fft
+import soxr
+
+from . import bandplan as bp
+from .audio import FACTOR, HIGH_RATE, LOW_RATE, to_float
+from .errors import check_interrupted
+
+_HALF = bp.FFT // 2
+#: Periodic Hann window (as Keras's ``stft``), float32.
+WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(bp.FFT) / bp.FFT)).astype(np.float32)
+#: Sum of the squared windows over the FFT / HOP frames that overlap at any sample (Hann, hop a quarter).
+_OLA_NORM = float(np.sum(WINDOW.astype(np.float64) ** 2) / bp.HOP)
+
+
+def analysis(frames):
+    """Windowed frames (..., FFT) float32 -> their spectrum (..., FFT/2 + 1) complex64."""
+    return scipy.fft.rfft(frames * WINDOW, axis=-1, workers=-1)
+
+
+def top_band_delta(spec, log_gain):
+    """What the generator adds to each frame's spectrum: (..., TOP_BINS) complex, bins MERGE_LO and up.
+
+    ``S[src] exp(g + offset) - S[top]``: the source bins (:func:`superres.bandplan.source_bins`) with the
+    backbone's gains, in place of the input's own top bins.
+    """
+    gain = np.exp(np.clip(log_gain + bp.log_gain_offset(), bp.MIN_LOG_GAIN, bp.MAX_LOG_GAIN))
+    return spec[..., bp.source_bins()] * gain - spec[..., bp.MERGE_LO:]
+
+
+def synthesis(delta):
+    """Top-band spectra (..., TOP_BINS) -> windowed, normalised time frames (..., FFT) float64 to overlap-add."""
+    full = np.zeros(delta.shape[:-1] + (bp.FFT // 2 + 1,), dtype=np.complex128)
+    full[..., bp.MERGE_LO:] = delta
+    return scipy.fft.irfft(full, n=bp.FFT, axis=-1, workers=-1) * (WINDOW / _OLA_NORM)
+
+
+class GenStream:
+    """Runs the ``gen`` network over a stream of int16 22.05 kHz blocks; see the module docstring.
+
+    Parameters
+    ----------
+    core : callable
+        ``core(features) -> log_gain``: float32 (channels, frames, LOW_BINS) -> (channels, frames, TOP_BINS).
+    context : int
+        Frames either side an output frame depends on (:func:`superres.bandplan.context_frames`).
+    channels : int
+    step_frames : int
+        Most frames per backbone call (bounds memory: about 8 kB per frame and channel).
+    """
+
+    def __init__(self, core, context, channels, step_frames=2048):
+        self.core, self.context, self.channels = core, int(context), channels
+        self.step_frames = max(1, int(step_frames))
+        self.resampler = soxr.ResampleStream(LOW_RATE, HIGH_RATE, channels, dtype="float64", quality="VHQ")
+        self.sig = np.zeros((0, channels))  # sinc signal from global sample ``sig0``
+        self.sig0 = 0
+        self.acc = np.zeros((0, channels))  # the generated top band from global sample ``out_pos``
+        self.out_pos = 0  # first output sample not yet returned
+        self.t_done = 0  # frames whose top band is in ``acc``
+        self.pushed = 0  # output samples the stream will have (twice the frames pushed)
+
+    @property
+    def available(self):
+        return self.sig0 + self.sig.shape[0]
+
+    def push(self, low):
+        """Add int16 frames (n, channels); return the float64 output that is final, (m, channels)."""
+        self.pushed += low.shape[0] * FACTOR
+        self._append(self.resampler.resample_chunk(to_float(low)))
+        # Frames whose window lies inside what has arrived, less the context they must not be output before.
+        self._run(max(-1, (self.available - _HALF) // bp.HOP) - self.context, end=None)
+        return self._emit(max(0, self.t_done * bp.HOP - _HALF))
+
+    def finish(self):
+        """Flush the resampler, compute the last frames and return the rest of the output (as :meth:`push`)."""
+        self._append(self.resampler.resample_chunk(np.zeros((0, self.channels)), last=True))
+        n = self.pushed
+        if self.available > n:  # the resampler may give a sample too many
+            self.sig = self.sig[:n - self.sig0]
+        elif self.available < n:
+            self._append(np.zeros((n - self.available, self.channels)))
+        if n > _HALF:  # shorter signals cannot be reflect-padded (nor can Keras's STFT): no top band
+            self._run(n // bp.HOP, end=n)
+        return self._emit(n)
+
+    def _append(self, x):
+        if x.shape[0]:
+            self.sig = np.concatenate([self.sig, x])
+
+    def _padded(self, lo, hi, end):
+        """Global samples ``lo .. hi - 1`` of the sinc signal, reflected at its start and (if known) its end."""
+        idx = np.arange(lo, hi)
+        idx = np.abs(idx)  # reflect about sample 0, as the STFT's centring pads
+        if end is not None:
+            idx = np.where(idx > end - 1, 2 * (end - 1) - idx, idx)
+        return self.sig[idx - self.sig0]
+
+    def _run(self, last, end):
+        """Output frames ``t_done .. last`` (``end``: the signal's length once known, else None)."""
+        total = end // bp.HOP + 1 if end is not None else None
+        while self.t_done <= last:
+            check_interrupted()
+            t1 = min(last, self.t_done + self.step_frames - 1)
+            a = max(0, self.t_done - self.context)
+            b = t1 + self.context if total is None else min(total - 1, t1 + self.context)
+            seg = self._padded(a * bp.HOP - _HALF, b * bp.HOP + _HALF, end).astype(np.float32)
+            frames = np.lib.stride_tricks.sliding_window_view(seg, bp.FFT, axis=0)[::bp.HOP]  # (F, ch, FFT)
+            spec = analysis(np.moveaxis(frames, 1, 0))  # (ch, F, bins)
+            power = spec.real[..., :bp.LOW_BINS] ** 2 + spec.imag[..., :bp.LOW_BINS] ** 2
+            gain = np.asarray(self.core(np.ascontiguousarray(bp.features(power), dtype=np.float32)))
+            keep = slice(self.t_done - a, t1 - a + 1)
+            pieces = synthesis(top_band_delta(spec[:, keep], gain[:, keep]))  # (ch, K, FFT)
+            self._overlap_add(pieces, self.t_done)
+            self.t_done = t1 + 1
+            self._trim()
+
+    def _overlap_add(self, pieces, t0):
+        """Add frames ``t0, t0 + 1, ...`` (channels, K, FFT) at global samples ``t * HOP - FFT/2``."""
+        k = pieces.shape[1]
+        r = bp.FFT // bp.HOP
+        start = t0 * bp.HOP - _HALF
+        span = (k + r - 1) * bp.HOP
+        blocks = np.zeros((self.channels, k + r - 1, bp.HOP))
+        parts = pieces.reshape(self.channels, k, r, bp.HOP)
+        for j in range(r):
+            blocks[:, j:j + k] += parts[:, :, j]
+        out = blocks.reshape(self.channels, span).T
+        lo = max(start, self.out_pos)  # before the first output sample: the STFT's padding, dropped
+        need = start + span - self.out_pos
+        if need > self.acc.shape[0]:
+            self.acc = np.concatenate([self.acc, np.zeros((need - self.acc.shape[0], self.channels))])
+        self.acc[lo - self.out_pos:start + span - self.out_pos] += out[lo - start:]
+
+    def _trim(self):
+        keep_from = min(self.out_pos, max(0, (self.t_done - self.context) * bp.HOP - _HALF))
+        if keep_from > self.sig0:
+            self.sig = self.sig[keep_from - self.sig0:]
+            self.sig0 = keep_from
+
+    def _emit(self, upto):
+        n = max(0, min(upto, self.pushed, self.available) - self.out_pos)
+        if n == 0:
+            return np.zeros((0, self.channels))
+        lo = self.out_pos - self.sig0
+        top = self.acc[:n]
+        if top.shape[0] < n:
+            top = np.concatenate([top, np.zeros((n - top.shape[0], self.channels))])
+        out = self.sig[lo:lo + n] + top
+        self.acc = self.acc[n:]
+        self.out_pos += n
+        self._trim()
+        return out

@@ -1,0 +1,218 @@
+"""The ``gen`` architecture: low band = sinc, streaming = whole file, ONNX = Keras, no TensorFlow to predict."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT, run_script, synth
+
+from superres import bandplan
+from superres.audio import sinc_upsample, to_int16
+
+GEN_TINY = ["--arch", "gen", "--dim", "8", "--blocks", "2", "--expand", "2", "--kernel", "5", "--lr", "2e-3"]
+
+
+def _random_gen(seed=0, **sizes):
+    """A ``gen`` network with random (not trained) weights everywhere, the head included."""
+    from superres.models.gen import build_gen
+
+    model = build_gen(None, **sizes)
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.standard_normal(w.shape).astype("float32") * 0.05 for w in model.get_weights()])
+    return model
+
+
+def _whole_file(model, x):
+    """The Keras network on each channel of a whole signal at once: (n, ch) float -> (n, ch)."""
+    return np.stack([np.asarray(model.predict_on_batch(x[:, c][None].astype("float32")))[0, :, 0]
+                     for c in range(x.shape[1])], 1)
+
+
+def _stream(core, low, cut, context):
+    from superres.genstream import GenStream
+
+    s = GenStream(core, context, low.shape[1], step_frames=97)
+    return np.concatenate([s.push(low[i:i + cut]) for i in range(0, len(low), cut)] + [s.finish()])
+
+
+@pytest.fixture(scope="module")
+def random_gen():
+    from superres.models.gen import core_of
+    from superres.runtime import OnnxCore, export_gen_core
+
+    model = _random_gen(blocks=3, kernel=5)
+    low = to_int16(synth(3.0, rate=22050, seed=3))
+    return {"model": model, "low": low, "sinc": sinc_upsample(low / 32768.0),
+            "onnx": OnnxCore(export_gen_core(core_of(model)).SerializeToString()),
+            "context": bandplan.context_frames({"blocks": 3, "kernel": 5})}
+
+
+def test_band_plan_copies_from_below_the_rolloff_in_whole_turns():
+    src = bandplan.source_bins()
+    k = np.arange(bandplan.MERGE_LO, bandplan.FFT // 2 + 1)
+    own = k < bandplan.LOW_BINS
+    assert np.array_equal(src[own], k[own])  # the roll-off: the input's own bins
+    assert src[~own].max() <= bandplan.SOURCE_HI and src[~own].min() > 0
+    # Whole turns of phase per hop: shifts are multiples of FFT / HOP.
+    assert np.all((k - src) % (bandplan.FFT // bandplan.HOP) == 0) and np.all(k[~own] - src[~own] > 0)
+    offset = bandplan.log_gain_offset()
+    assert np.all(offset[own] == 0) and np.all(offset[~own] < 0)
+
+
+def test_an_untrained_head_leaves_the_input_and_adds_a_quiet_copy():
+    from superres.models.gen import build_gen
+
+    x = (synth(1.0, channels=1, seed=4)[:, 0] * 0.5).astype("float32")
+    out = np.asarray(build_gen(None, dim=8, blocks=1).predict_on_batch(x[None]))[0, :, 0]
+    f = np.fft.rfftfreq(len(x), 1 / 44100)
+    win = np.hanning(len(x))
+    d, s = np.fft.rfft((out - x) * win), np.fft.rfft(x * win)
+    # Up to the band the head writes, the input is untouched: the head's zero gains leave the roll-off bins
+    # (10.5-11.025 kHz) as they are, and the copied band above leaks only the STFT's rounding below 10.4 kHz.
+    for hz, tol in ((10400, 1e-5), (11025 - 200, 1e-3)):
+        below = f < hz
+        assert np.sqrt(np.mean(np.abs(d[below]) ** 2) / np.mean(np.abs(s[below]) ** 2)) < tol
+    assert np.abs(d[f > 11500]).mean() > 0.01 * np.abs(s[f > 11500]).mean()
+
+
+def test_low_band_is_the_sinc_interpolation(random_gen):
+    out = _whole_file(random_gen["model"], random_gen["sinc"])
+    sinc = random_gen["sinc"]
+    assert np.abs(out - sinc).max() > 0.01  # the network did add a top band
+    # Hann-windowed whole-signal spectra: the low band of the output is the input's to float rounding.
+    win = np.hanning(len(out))[:, None]
+    d, s = np.fft.rfft((out - sinc) * win, axis=0), np.fft.rfft(sinc * win, axis=0)
+    f = np.fft.rfftfreq(len(out), 1 / 44100)
+    for hz, tol in ((9000, 1e-5), (10000, 1e-5)):
+        b = f < hz
+        assert np.sqrt(np.mean(np.abs(d[b]) ** 2) / np.mean(np.abs(s[b]) ** 2)) < tol
+    top = f > 11025
+    assert np.sqrt(np.mean(np.abs(d[top]) ** 2) / np.mean(np.abs(s[f < 11025]) ** 2)) > 1e-2
+
+
+@pytest.mark.parametrize("cut", [66150, 4410, 777])
+def test_streamed_equals_whole_file_and_onnx_equals_keras(random_gen, cut):
+    ref = _whole_file(random_gen["model"], random_gen["sinc"])
+    out = _stream(random_gen["onnx"], random_gen["low"], cut, random_gen["context"])
+    assert out.shape == ref.shape == (2 * len(random_gen["low"]), 2)
+    np.testing.assert_allclose(out, ref, atol=2e-5)
+    # Too little context is not the same network: the check can fail.
+    if cut == 777:
+        short = _stream(random_gen["onnx"], random_gen["low"], cut, random_gen["context"] - 2)
+        assert np.abs(short - ref).max() > 1e-4
+
+
+def test_keras_backbone_stream_equals_onnx(random_gen):
+    from superres.models.gen import core_of
+
+    core = core_of(random_gen["model"])
+    a = _stream(lambda f: np.asarray(core.predict_on_batch(f)), random_gen["low"], 5000, random_gen["context"])
+    b = _stream(random_gen["onnx"], random_gen["low"], 5000, random_gen["context"])
+    np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+def test_short_and_silent_inputs(random_gen):
+    for n in (1, 100, 256, 300):
+        low = to_int16(synth(n / 22050, rate=22050, seed=1))[:n]
+        out = _stream(random_gen["onnx"], low, 64, random_gen["context"])
+        assert out.shape == (2 * n, 2) and np.isfinite(out).all()
+    silent = np.zeros((22050, 2), np.int16)
+    out = _stream(random_gen["onnx"], silent, 5000, random_gen["context"])
+    assert np.abs(out).max() == 0.0
+
+
+@pytest.mark.parametrize("method", ["soxr-vhq", "soxr-lq", "poly-hann", "fir-low"])
+def test_remade_inputs(method):
+    from superres.degrade import remade_input
+
+    y = synth(1.0, channels=1, seed=2)[:, 0]
+    x = remade_input(y, np.random.default_rng(0), method)
+    assert x.shape == y.shape and x.dtype == np.float32
+    f = np.fft.rfftfreq(len(y), 1 / 44100)
+    X, Y = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(y))
+    low = (f > 200) & (f < 8000)
+    assert np.sqrt(np.mean((X[low] - Y[low]) ** 2) / np.mean(Y[low] ** 2)) < 0.05  # the low band survives
+    assert np.sum(X[f > 11600] ** 2) < 0.05 * np.sum(Y[f > 11600] ** 2)  # the top octave is gone
+
+
+def test_gen_pipeline_trains_resumes_and_predicts_without_tensorflow(tmp_path, pipeline):
+    ds = tmp_path / "ds"
+    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
+               "--encoding", "pcm", "--window", "8192")
+    model = tmp_path / "gen"
+    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model,
+                     "--epochs", "1", *GEN_TINY).stdout
+    assert "best validation loss" in out
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model, "--epochs", "2",
+               *GEN_TINY)
+    rows = [r.split(",") for r in (model / "history.csv").read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == ["1", "2"] and all(np.isfinite(float(r[1])) for r in rows)
+    cfg = json.loads((model / "config.json").read_text())
+    assert cfg["arch"] == "gen" and cfg["dim"] == 8 and (model / "best.onnx").is_file()
+
+    # The command a user runs, as a new process: the exported backbone on ONNX Runtime, no TensorFlow.
+    pred = tmp_path / "pred"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "rnn-super-resolution.py"), "--predict",
+                           "--model", str(model), "--output", str(pred)], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "onnxruntime" in imported and not imported & {"tensorflow", "keras", "jax", "torch"}
+    manifest = json.loads((pred / "manifest.json").read_text())
+    assert manifest["runtime"] == "onnx"
+    for e in json.loads((pipeline["scan"] / "manifest.json").read_text())["files"]:
+        info, low = sf.info(str(pred / e["output"])), sf.info(str(pipeline["scan"] / e["output"]))
+        assert info.samplerate == 44100 and info.frames == 2 * low.frames and info.channels == low.channels
+
+    # Weights newer than their export: the stale export is not used (Keras runs, and says why).
+    pred2 = tmp_path / "pred2"
+    (model / "best.onnx").write_bytes((model / "best.onnx").read_bytes()[:-1] + b"\0")
+    res = run_script("rnn-super-resolution.py", "--predict", "--model", model, "--output", pred2)
+    assert "no current ONNX export" in res.stdout + res.stderr
+    a = sf.read(str(pred / manifest["files"][0]["output"]))[0]
+    b = sf.read(str(pred2 / manifest["files"][0]["output"]))[0]
+    assert np.abs(a - b).max() <= 2 / 32768  # Keras and ONNX Runtime agree to the 16-bit rounding
+
+
+def test_adversarial_fine_tune_runs_and_resumes(tmp_path, pipeline):
+    from superres.adversarial import ADVERSARIAL_STATE
+
+    ds = tmp_path / "ds"
+    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
+               "--encoding", "pcm", "--window", "8192")
+    base = tmp_path / "base"
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", base, "--epochs", "1",
+               *GEN_TINY)
+    gan = tmp_path / "gan"
+    adv = ["--adv-weight", "0.5", "--disc-channels", "4"]
+    # Another network's weights are refused.
+    proc = run_script("rnn-super-resolution.py", "--train", "--dataset", ds, "--model", tmp_path / "bad", "--epochs",
+                      "1", "--init-from", base, *GEN_TINY[:-2], "--dim", "12", *adv, check=False)
+    assert proc.returncode == 2 and "--init-from" in proc.stderr
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "1",
+               "--init-from", base, *GEN_TINY, *adv)
+    cfg = json.loads((gan / "config.json").read_text())
+    assert cfg["adv_weight"] == 0.5 and cfg["init_from"] == "../base"
+    with np.load(gan / ADVERSARIAL_STATE) as f:
+        first = dict(f)
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "2",
+               *GEN_TINY, *adv)
+    rows = [r.split(",") for r in (gan / "history.csv").read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == ["1", "2"] and all(np.isfinite(float(r[1])) for r in rows)
+    with np.load(gan / ADVERSARIAL_STATE) as f:
+        second = dict(f)
+    # The discriminator trained on, from where it was: its optimizer's step count continued.
+    steps = [k for k in first if k.startswith("d_opt") and first[k].shape == () and first[k].dtype.kind == "i"]
+    assert steps and all(second[k] == 2 * first[k] > 0 for k in steps)
+    assert any(not np.array_equal(first[k], second[k]) for k in first if k.startswith("d") and k[1:].isdigit())
+    # The generator alone is what prediction loads, on ONNX Runtime.
+    pred = tmp_path / "pred"
+    run_script("rnn-super-resolution.py", "--predict", "--model", gan, "--output", pred)
+    assert json.loads((pred / "manifest.json").read_text())["runtime"] == "onnx"
