@@ -15,6 +15,9 @@ slightly faded, as the Keras network does).
 Signals are (samples, channels) float64 at 44.1 kHz, full scale 1.0.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.fft
 import soxr
@@ -30,26 +33,52 @@ WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(bp.FFT) / bp.FFT)).astype(np.
 _OLA_NORM = float(np.sum(WINDOW.astype(np.float64) ** 2) / bp.HOP)
 
 
+#: The synthesis window with the overlap-add normalisation folded in, float32.
+_SYNTHESIS = (WINDOW / _OLA_NORM).astype(np.float32)
+_SOURCE_BINS = bp.source_bins()
+_OFFSET = bp.log_gain_offset()
+
+
 def analysis(frames):
-    """Windowed frames (..., FFT) float32 -> their spectrum (..., FFT/2 + 1) complex64."""
-    return scipy.fft.rfft(frames * WINDOW, axis=-1, workers=-1)
+    """Frames (..., FFT) float32 -> their windowed spectrum (..., FFT/2 + 1) complex64."""
+    return scipy.fft.rfft(frames * WINDOW, axis=-1)
 
 
 def top_band_delta(spec, log_gain):
-    """What the generator adds to each frame's spectrum: (..., TOP_BINS) complex, bins MERGE_LO and up.
+    """What the generator adds to each frame's spectrum: (..., TOP_BINS) complex64, bins MERGE_LO and up.
 
     ``S[src] exp(g + offset) - S[top]``: the source bins (:func:`superres.bandplan.source_bins`) with the
     backbone's gains, in place of the input's own top bins.
     """
-    gain = np.exp(np.clip(log_gain + bp.log_gain_offset(), bp.MIN_LOG_GAIN, bp.MAX_LOG_GAIN))
-    return spec[..., bp.source_bins()] * gain - spec[..., bp.MERGE_LO:]
+    gain = np.asarray(log_gain, dtype=np.float32) + _OFFSET
+    np.clip(gain, bp.MIN_LOG_GAIN, bp.MAX_LOG_GAIN, out=gain)
+    np.exp(gain, out=gain)
+    delta = spec[..., _SOURCE_BINS]
+    delta *= gain
+    delta -= spec[..., bp.MERGE_LO:]
+    return delta
 
 
 def synthesis(delta):
-    """Top-band spectra (..., TOP_BINS) -> windowed, normalised time frames (..., FFT) float64 to overlap-add."""
-    full = np.zeros(delta.shape[:-1] + (bp.FFT // 2 + 1,), dtype=np.complex128)
+    """Top-band spectra (..., TOP_BINS) -> windowed, normalised time frames (..., FFT) float32 to overlap-add."""
+    full = np.zeros(delta.shape[:-1] + (bp.FFT // 2 + 1,), dtype=np.complex64)
     full[..., bp.MERGE_LO:] = delta
-    return scipy.fft.irfft(full, n=bp.FFT, axis=-1, workers=-1) * (WINDOW / _OLA_NORM)
+    out = scipy.fft.irfft(full, n=bp.FFT, axis=-1)
+    out *= _SYNTHESIS
+    return out
+
+
+def channel_frames(core, seg, keep):
+    """One channel's generated frames: its padded sinc samples (n,) float32 -> (K, FFT) float32.
+
+    ``keep`` selects the frames to return (the others are the backbone's context).
+    """
+    frames = np.lib.stride_tricks.sliding_window_view(seg, bp.FFT)[::bp.HOP]  # (F, FFT), a view
+    spec = analysis(frames)
+    low = spec[:, :bp.LOW_BINS]
+    power = low.real ** 2 + low.imag ** 2
+    gain = np.asarray(core(bp.features(power)[None]))[0]
+    return synthesis(top_band_delta(spec[keep], gain[keep]))
 
 
 class GenStream:
@@ -58,7 +87,8 @@ class GenStream:
     Parameters
     ----------
     core : callable
-        ``core(features) -> log_gain``: float32 (channels, frames, LOW_BINS) -> (channels, frames, TOP_BINS).
+        ``core(features) -> log_gain``: float32 (1, frames, LOW_BINS) -> (1, frames, TOP_BINS); called from
+        one thread per channel at once (an ONNX Runtime session and a Keras model allow it).
     context : int
         Frames either side an output frame depends on (:func:`superres.bandplan.context_frames`).
     channels : int
@@ -66,9 +96,14 @@ class GenStream:
         Most frames per backbone call (bounds memory: about 8 kB per frame and channel).
     """
 
-    def __init__(self, core, context, channels, step_frames=2048):
+    def __init__(self, core, context, channels, step_frames=8192, threads=None):
         self.core, self.context, self.channels = core, int(context), channels
         self.step_frames = max(1, int(step_frames))
+        # Work runs in threads, a channel or a part of one each: FFTs, numpy's arithmetic and ONNX Runtime
+        # release the GIL, so every core stays busy (measured 1.45x faster on 2 cores than one batched call
+        # with ONNX Runtime's own threads).
+        self.threads = max(1, threads or os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self.resampler = soxr.ResampleStream(LOW_RATE, HIGH_RATE, channels, dtype="float64", quality="VHQ")
         self.sig = np.zeros((0, channels))  # sinc signal from global sample ``sig0``
         self.sig0 = 0
@@ -121,14 +156,24 @@ class GenStream:
             t1 = min(last, self.t_done + self.step_frames - 1)
             a = max(0, self.t_done - self.context)
             b = t1 + self.context if total is None else min(total - 1, t1 + self.context)
-            seg = self._padded(a * bp.HOP - _HALF, b * bp.HOP + _HALF, end).astype(np.float32)
-            frames = np.lib.stride_tricks.sliding_window_view(seg, bp.FFT, axis=0)[::bp.HOP]  # (F, ch, FFT)
-            spec = analysis(np.moveaxis(frames, 1, 0))  # (ch, F, bins)
-            power = spec.real[..., :bp.LOW_BINS] ** 2 + spec.imag[..., :bp.LOW_BINS] ** 2
-            gain = np.asarray(self.core(np.ascontiguousarray(bp.features(power), dtype=np.float32)))
-            keep = slice(self.t_done - a, t1 - a + 1)
-            pieces = synthesis(top_band_delta(spec[:, keep], gain[:, keep]))  # (ch, K, FFT)
-            self._overlap_add(pieces, self.t_done)
+            seg = np.ascontiguousarray(self._padded(a * bp.HOP - _HALF, b * bp.HOP + _HALF, end).T,
+                                       dtype=np.float32)  # (ch, n), frames a .. b
+            # Jobs: (channel, first frame, last frame), each with its own context, enough for every thread.
+            parts = max(1, -(-self.threads // self.channels))
+            bounds = np.linspace(self.t_done, t1 + 1, parts + 1).round().astype(int)
+            jobs = [(c, u0, u1 - 1) for c in range(self.channels) for u0, u1 in zip(bounds[:-1], bounds[1:])
+                    if u1 > u0]
+
+            def run(job):
+                c, u0, u1 = job
+                lo, hi = max(a, u0 - self.context), min(b, u1 + self.context)
+                return channel_frames(self.core, seg[c, (lo - a) * bp.HOP:(hi - a) * bp.HOP + bp.FFT],
+                                      slice(u0 - lo, u1 - lo + 1))
+
+            done = list(self.pool.map(run, jobs)) if self.pool and len(jobs) > 1 else [run(j) for j in jobs]
+            per = len(jobs) // self.channels
+            pieces = np.stack([np.concatenate(done[c * per:(c + 1) * per]) for c in range(self.channels)])
+            self._overlap_add(pieces, self.t_done)  # (ch, K, FFT)
             self.t_done = t1 + 1
             self._trim()
 

@@ -301,7 +301,8 @@ class Predictor:
         if architecture(self.config).frame_stream:
             from .genstream import GenStream
 
-            return GenStream(self.core, self.context, channels)
+            # Keras's predict is not meant to be called from several threads at once: one job at a time there.
+            return GenStream(self.core, self.context, channels, threads=1 if self.runtime == "keras" else None)
         return StreamUpsampler(self.model, self.window, self.hop, channels, self.batch_size, self.input_kind)
 
     def array(self, x_low):

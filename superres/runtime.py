@@ -225,10 +225,11 @@ class OnnxCore:
     """An exported backbone (:func:`export_gen_core`), bytes or a file, run by ONNX Runtime alone.
 
     Calling it maps features (batch, frames, LOW_BINS) float32 to log gains (batch, frames, TOP_BINS). Only
-    ``onnxruntime`` is imported: prediction with it never loads TensorFlow or Keras.
+    ``onnxruntime`` is imported: prediction with it never loads TensorFlow or Keras. One intra-op thread by
+    default: :class:`superres.genstream.GenStream` calls it from a thread per core.
     """
 
-    def __init__(self, model, threads=None):
+    def __init__(self, model, threads=1):
         try:
             import onnxruntime as ort
         except ImportError as e:

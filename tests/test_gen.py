@@ -33,10 +33,10 @@ def _whole_file(model, x):
                      for c in range(x.shape[1])], 1)
 
 
-def _stream(core, low, cut, context):
+def _stream(core, low, cut, context, threads=None):
     from superres.genstream import GenStream
 
-    s = GenStream(core, context, low.shape[1], step_frames=97)
+    s = GenStream(core, context, low.shape[1], step_frames=97, threads=threads)
     return np.concatenate([s.push(low[i:i + cut]) for i in range(0, len(low), cut)] + [s.finish()])
 
 
@@ -105,6 +105,14 @@ def test_streamed_equals_whole_file_and_onnx_equals_keras(random_gen, cut):
     if cut == 777:
         short = _stream(random_gen["onnx"], random_gen["low"], cut, random_gen["context"] - 2)
         assert np.abs(short - ref).max() > 1e-4
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_mono_split_over_threads_equals_whole_file(random_gen, threads):
+    low = random_gen["low"][:, :1]
+    ref = _whole_file(random_gen["model"], random_gen["sinc"][:, :1])
+    np.testing.assert_allclose(_stream(random_gen["onnx"], low, 10000, random_gen["context"], threads), ref,
+                               atol=2e-5)
 
 
 def test_keras_backbone_stream_equals_onnx(random_gen):
