@@ -141,12 +141,16 @@ class GenStream:
             self.sig = np.concatenate([self.sig, x])
 
     def _padded(self, lo, hi, end):
-        """Global samples ``lo .. hi - 1`` of the sinc signal, reflected at its start and (if known) its end."""
-        idx = np.arange(lo, hi)
-        idx = np.abs(idx)  # reflect about sample 0, as the STFT's centring pads
-        if end is not None:
-            idx = np.where(idx > end - 1, 2 * (end - 1) - idx, idx)
-        return self.sig[idx - self.sig0]
+        """Global samples ``lo .. hi - 1`` of the sinc signal, reflected at its start and (if known) its end,
+        as the STFT's centring pads it: float32 (hi - lo, channels)."""
+        inner_lo, inner_hi = max(lo, 0), hi if end is None else min(hi, end)
+        parts = []
+        if lo < 0:  # samples -1, -2, ... are samples 1, 2, ...
+            parts.append(self.sig[1 - self.sig0:1 - lo - self.sig0][::-1])
+        parts.append(self.sig[inner_lo - self.sig0:inner_hi - self.sig0])
+        if end is not None and hi > end:  # samples end, end + 1, ... are end - 2, end - 3, ...
+            parts.append(self.sig[2 * end - hi - 1 - self.sig0:end - 1 - self.sig0][::-1])
+        return np.concatenate(parts).astype(np.float32) if len(parts) > 1 else parts[0].astype(np.float32)
 
     def _run(self, last, end):
         """Output frames ``t_done .. last`` (``end``: the signal's length once known, else None)."""
@@ -156,8 +160,7 @@ class GenStream:
             t1 = min(last, self.t_done + self.step_frames - 1)
             a = max(0, self.t_done - self.context)
             b = t1 + self.context if total is None else min(total - 1, t1 + self.context)
-            seg = np.ascontiguousarray(self._padded(a * bp.HOP - _HALF, b * bp.HOP + _HALF, end).T,
-                                       dtype=np.float32)  # (ch, n), frames a .. b
+            seg = np.ascontiguousarray(self._padded(a * bp.HOP - _HALF, b * bp.HOP + _HALF, end).T)  # (ch, n)
             # Jobs: (channel, first frame, last frame), each with its own context, enough for every thread.
             parts = max(1, -(-self.threads // self.channels))
             bounds = np.linspace(self.t_done, t1 + 1, parts + 1).round().astype(int)
