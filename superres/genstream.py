@@ -167,7 +167,7 @@ class GenStream:
             jobs = [(c, u0, u1 - 1) for c in range(self.channels) for u0, u1 in zip(bounds[:-1], bounds[1:])
                     if u1 > u0]
 
-            def run(job):
+            def run(job, a=a, b=b, seg=seg):
                 c, u0, u1 = job
                 lo, hi = max(a, u0 - self.context), min(b, u1 + self.context)
                 return channel_frames(self.core, seg[c, (lo - a) * bp.HOP:(hi - a) * bp.HOP + bp.FFT],
