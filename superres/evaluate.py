@@ -22,7 +22,7 @@ from .audio import (HIGH_RATE, LOW_RATE, fit_length, linear_upsample, list_audio
 from .dataset import split_point
 from .errors import UserError, check_interrupted
 from .manifest import read_manifest, resolve_path
-from .metrics import METRICS
+from .metrics import METRICS, spectrogram_cache
 from .runs import load_config, model_path
 from .scan import load_scan, reference_path
 
@@ -37,7 +37,10 @@ def baseline(name, low, n):
 
 def score(reference, estimate, rate=HIGH_RATE, extra=None):
     """Every metric of :data:`superres.metrics.METRICS` (and of ``extra``, the same form) for one estimate."""
-    return {name: fn(reference, estimate, rate) for name, (fn, _, _) in {**METRICS, **(extra or {})}.items()}
+    # float64 once, so that every metric sees the same two arrays (and the cache recognises them).
+    reference, estimate = np.asarray(reference, np.float64), np.asarray(estimate, np.float64)
+    with spectrogram_cache():  # the reference's and the estimate's STFTs, shared by the metrics
+        return {name: fn(reference, estimate, rate) for name, (fn, _, _) in {**METRICS, **(extra or {})}.items()}
 
 
 def optional_metrics(visqol_seconds=None):
@@ -252,7 +255,9 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
                 spent = timing.setdefault(name, [0.0, 0])
                 spent[0] += time.perf_counter() - t
                 spent[1] += frames
-        scores = {m: score(ref, est[song.start:song.stop], extra=extra) for m, est in estimates.items()}
+        with spectrogram_cache():  # the reference's spectrograms, computed once for every method
+            ref64 = np.asarray(ref, np.float64)
+            scores = {m: score(ref64, est[song.start:song.stop], extra=extra) for m, est in estimates.items()}
         result["songs"].append({"name": song.name, "seconds": (song.stop - song.start) / HIGH_RATE,
                                 "channels": int(ref.shape[1]), "scores": scores})
         if keep_audio:

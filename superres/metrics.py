@@ -6,6 +6,8 @@ signals too, and rescale them to float in [-1, 1) (divide by 32768) first, becau
 the LSD definition assumes that scale.
 """
 
+import contextlib
+
 import numpy as np
 
 #: STFT of the log-spectral distance, as in NU-Wave 2 and AP-BWE.
@@ -59,13 +61,36 @@ def stft(x, n_fft=LSD_N_FFT, hop=LSD_HOP):
     -------
     ndarray of complex, shape (n_fft // 2 + 1, 1 + n // hop)
     """
+    import scipy.fft
+
     x = np.asarray(x, dtype=np.float64)
     pad = n_fft // 2
     x = np.pad(x, pad, mode="reflect" if x.shape[0] > pad else "constant")
-    frames = 1 + (x.shape[0] - n_fft) // hop
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann, torch.hann_window
-    idx = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
-    return np.fft.rfft(x[idx] * window, axis=1).T
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+    return scipy.fft.rfft(frames * window, axis=1, workers=-1).T
+
+
+#: Spectrograms kept while a :func:`spectrogram_cache` block runs: key -> (signal, spectrogram).
+_CACHE = None
+
+
+@contextlib.contextmanager
+def spectrogram_cache():
+    """Within this block, :func:`power_spectrogram` computes each signal's spectrogram once.
+
+    The metrics of one song all need the STFT power of the same reference and estimate; this block (used by
+    :func:`superres.evaluate.score`) shares them. Signals are recognised by their memory (address, shape,
+    strides), and kept alive by the cache so that no other array can take their place; they must not be
+    modified inside the block.
+    """
+    global _CACHE
+    outer = _CACHE
+    _CACHE = {} if outer is None else outer  # nested blocks share the outer one
+    try:
+        yield
+    finally:
+        _CACHE = outer
 
 
 def power_spectrogram(x, n_fft=LSD_N_FFT, hop=LSD_HOP):
@@ -83,11 +108,24 @@ def power_spectrogram(x, n_fft=LSD_N_FFT, hop=LSD_HOP):
     ndarray, shape (n_fft // 2 + 1, 1 + n // hop)
         Power per frequency bin (rows, bin k at ``k * rate / n_fft`` Hz) and frame (columns).
     """
-    return np.abs(stft(x, n_fft, hop)) ** 2
+    return _cached(x, ("power", n_fft, hop), lambda: np.abs(stft(x, n_fft, hop)) ** 2)
+
+
+def _cached(x, what, compute):
+    """``compute()``, kept for the array ``x`` under ``what`` while a :func:`spectrogram_cache` block runs."""
+    if _CACHE is None or not isinstance(x, np.ndarray):
+        return compute()
+    key = (x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.str, what)
+    if key not in _CACHE:
+        _CACHE[key] = (x, compute())
+    return _CACHE[key][1]
 
 
 def _log_power(x, n_fft, hop):
-    return np.log10(np.maximum(power_spectrogram(x / 32768.0, n_fft, hop), LSD_CLAMP))
+    # The spectrogram of the int16-unit signal, rescaled to full scale 1.0 (so the 1e-8 clamp applies as
+    # defined).
+    return _cached(x, ("log_power", n_fft, hop),
+                   lambda: np.log10(np.maximum(power_spectrogram(x, n_fft, hop) / 32768.0 ** 2, LSD_CLAMP)))
 
 
 def lsd(reference, estimate, rate=44100, band=(0.0, None), n_fft=LSD_N_FFT, hop=LSD_HOP):
@@ -156,8 +194,9 @@ def snr_low_band(reference, estimate, rate=44100):
     # One-sided spectrum: every bin but DC (and Nyquist, for even n) stands for two.
     weight = np.where((f == 0) | ((n % 2 == 0) & (f == rate / 2)), 1.0, 2.0)[f < HF_EDGE, None]
     sel = f < HF_EDGE
-    signal = float(np.sum(weight * np.abs(np.fft.rfft(r, axis=0)[sel]) ** 2))
-    noise = float(np.sum(weight * np.abs(np.fft.rfft(r - e, axis=0)[sel]) ** 2))
+    spec_r = _cached(r, ("rfft_low", rate), lambda: np.fft.rfft(r, axis=0)[sel])
+    signal = float(np.sum(weight * np.abs(spec_r) ** 2))
+    noise = float(np.sum(weight * np.abs(spec_r - np.fft.rfft(e, axis=0)[sel]) ** 2))
     if signal == 0:
         return float("nan")
     return float("inf") if noise == 0 else float(10 * np.log10(signal / noise))

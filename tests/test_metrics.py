@@ -161,3 +161,18 @@ def test_visqol_ranks_a_missing_top_octave_below_the_original():
     same = visqol(ref, ref)
     assert same > 4.5 and visqol(ref, dull) < same - 0.1
     assert np.isnan(visqol(np.zeros(1000), np.zeros(1000)))
+
+
+def test_shared_spectrograms_change_no_figure():
+    from superres.evaluate import score
+    from superres.metrics import METRICS
+
+    rng = np.random.default_rng(3)
+    ref = (rng.standard_normal((44100, 2)) * 3000).astype(np.int16)
+    est = (ref + rng.standard_normal(ref.shape) * 300).astype(np.int16)
+    est2 = (ref * 0.5).astype(np.int16)
+    for e in (est, est2):
+        shared = score(ref, e)
+        alone = {k: fn(ref, e, 44100) for k, (fn, _, _) in METRICS.items()}
+        assert shared.keys() == alone.keys() and all(np.isclose(shared[k], alone[k]) for k in alone)
+    assert score(ref, est)["SNR"] != score(ref, est2)["SNR"]
