@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,14 +149,25 @@ def test_remade_inputs(method):
     assert np.sum(X[f > 11600] ** 2) < 0.05 * np.sum(Y[f > 11600] ** 2)  # the top octave is gone
 
 
-def test_gen_pipeline_trains_resumes_and_predicts_without_tensorflow(tmp_path, pipeline):
-    ds = tmp_path / "ds"
+@pytest.fixture(scope="module")
+def gen_base(tmp_path_factory, pipeline):
+    """The pipeline's songs as a sinc dataset, and a tiny gen model trained on it for one epoch."""
+    tmp = tmp_path_factory.mktemp("gen")
+    ds = tmp / "ds"
     run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
                "--encoding", "pcm", "--window", "8192")
-    model = tmp_path / "gen"
+    model = tmp / "base"
     out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model,
                      "--epochs", "1", *GEN_TINY).stdout
     assert "best validation loss" in out
+    return {"dataset": ds, "model": model}
+
+
+def test_gen_pipeline_trains_resumes_and_predicts_without_tensorflow(tmp_path, pipeline, gen_base):
+    import shutil
+
+    ds, model = gen_base["dataset"], tmp_path / "gen"
+    shutil.copytree(gen_base["model"], model)
     run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model, "--epochs", "2",
                *GEN_TINY)
     rows = [r.split(",") for r in (model / "history.csv").read_text().splitlines()[1:]]
@@ -189,15 +201,10 @@ def test_gen_pipeline_trains_resumes_and_predicts_without_tensorflow(tmp_path, p
     assert np.abs(a - b).max() <= 2 / 32768  # Keras and ONNX Runtime agree to the 16-bit rounding
 
 
-def test_adversarial_fine_tune_runs_and_resumes(tmp_path, pipeline):
+def test_adversarial_fine_tune_runs_and_resumes(tmp_path, gen_base):
     from superres.adversarial import ADVERSARIAL_STATE
 
-    ds = tmp_path / "ds"
-    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
-               "--encoding", "pcm", "--window", "8192")
-    base = tmp_path / "base"
-    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", base, "--epochs", "1",
-               *GEN_TINY)
+    ds, base = gen_base["dataset"], gen_base["model"]
     gan = tmp_path / "gan"
     adv = ["--adv-weight", "0.5", "--disc-channels", "4"]
     # Another network's weights are refused.
@@ -207,7 +214,8 @@ def test_adversarial_fine_tune_runs_and_resumes(tmp_path, pipeline):
     run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "1",
                "--init-from", base, *GEN_TINY, *adv)
     cfg = json.loads((gan / "config.json").read_text())
-    assert cfg["adv_weight"] == 0.5 and cfg["init_from"] == "../base"
+    assert cfg["adv_weight"] == 0.5 and Path(cfg["init_from"]).name == "base"
+    assert (gan / cfg["init_from"]).resolve() == base.resolve()
     with np.load(gan / ADVERSARIAL_STATE) as f:
         first = dict(f)
     run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "2",
