@@ -219,6 +219,8 @@ def add_eval_options(p):
     src.add_argument("--scan", default=None, metavar="DIR",
                      help="10-scan.py output with the songs (default: the first model's)")
     src.add_argument("--whole", action="store_true", help="score whole songs, not just their test parts")
+    src.add_argument("--songs", nargs="+", default=None, metavar="NAME",
+                     help="score only these songs of the scan (names as the tables show them)")
     src.add_argument("--visqol", type=nonnegative_float, nargs="?", const=30.0, default=None, metavar="SECONDS",
                      help="add ViSQOL (audio mode; optional package: make visqol), scored on SECONDS from the "
                           "middle of each song [30; 0: the whole song]")
@@ -248,7 +250,7 @@ def eval_main(args):
     keep_audio = bool(args.report or args.plots)
     result = evaluate(predicted, args.models, args.scan, args.train_fraction, args.whole, args.pairs,
                       keep_audio=keep_audio, log=lambda s: print(s, file=sys.stderr), runtimes=args.runtime,
-                      visqol_seconds=args.visqol)
+                      visqol_seconds=args.visqol, only=args.songs)
     print(format_result(result, per_song=not args.mean_only))
     if args.markdown:
         write_text(args.markdown, format_result(result, markdown=True, per_song=not args.mean_only) + "\n")

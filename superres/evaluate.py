@@ -73,12 +73,23 @@ class Song:
         self.start, self.stop, self.low_rel = start, stop, low_rel
 
 
-def songs_from_scan(scan_dir, train_fraction=0.8, whole=False):
-    """The songs of a stage-10 folder; the scored part is the test part unless ``whole``."""
+def songs_from_scan(scan_dir, train_fraction=0.8, whole=False, only=None):
+    """The songs of a stage-10 folder; the scored part is the test part unless ``whole``.
+
+    ``only``: names (paths inside the folder, as the tables show them) of the songs to keep.
+    """
     scan_dir = Path(scan_dir)
     scan = load_scan(scan_dir)
+    entries = scan["files"]
+    if only:
+        known = {e["source"] for e in entries} | {e["output"] for e in entries}
+        missing = [n for n in only if n not in known]
+        if missing:
+            raise UserError(f"{scan_dir}: no song named {missing[0]!r} (--songs takes names as the tables show "
+                            "them)")
+        entries = [e for e in entries if e["source"] in only or e["output"] in only]
     out = []
-    for e in scan["files"]:
+    for e in entries:
         ref, _ = read_audio(reference_path(scan, e, scan_dir), "int16")
         low, _ = read_audio(scan_dir / e["output"], "int16")
         n = e["frames_high"]
@@ -165,7 +176,7 @@ def folder_estimate(folder, manifest, song):
 
 
 def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=False, pairs=None,
-             keep_audio=False, log=print, runtimes=("auto",), visqol_seconds=None):
+             keep_audio=False, log=print, runtimes=("auto",), visqol_seconds=None, only=None):
     """Score the baselines and every model on every song.
 
     Parameters
@@ -228,7 +239,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
             scan_dir = model_path(*configs[0], "scan_dir")
         if train_fraction is None:
             train_fraction = configs[0][1]["train_fraction"] if configs else 0.8
-        songs = songs_from_scan(scan_dir, train_fraction, whole)
+        songs = songs_from_scan(scan_dir, train_fraction, whole, only)
         part = "whole songs" if whole else f"test part: last {1 - train_fraction:.0%} of each song"
     names = [n for n, _ in sources]
     if len(set(names)) != len(names):

@@ -131,6 +131,17 @@ def test_eval_whole_songs_and_pairs(pipeline, tmp_path):
     assert pairs["songs"][0]["scores"]["ests"] == pytest.approx(pairs["songs"][0]["scores"]["sinc"])
 
 
+def test_eval_songs_selects_by_name(pipeline, tmp_path):
+    _, every = _eval_json(tmp_path, "--predicted", pipeline["predicted"])
+    names = [s["name"] for s in every["songs"]]
+    assert len(names) > 1
+    _, one = _eval_json(tmp_path, "--predicted", pipeline["predicted"], "--songs", names[-1])
+    assert [s["name"] for s in one["songs"]] == [names[-1]]
+    assert one["songs"][0]["scores"] == every["songs"][-1]["scores"]
+    proc = run_script("eval.py", "--predicted", pipeline["predicted"], "--songs", "no-such-song.wav", check=False)
+    assert proc.returncode == 2 and "no song named 'no-such-song.wav'" in proc.stderr
+
+
 def test_predict_explicit_files_any_rate_and_subtype(pipeline, tmp_path):
     src = write_synth(tmp_path / "in" / "x44.wav", 0.3, rate=44100, channels=3, seed=9)
     out = tmp_path / "out"
