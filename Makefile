@@ -112,7 +112,7 @@ pretrained: $(STAMP) $(VENV)/.visqol
 	$(BIN)/python eval.py --scan $(MUSIC_OUT)/heldout-22k --whole --models $(PRETRAINED) $(SBR_MODEL) \
 	    --songs $(LISTEN) --clip-seconds 20 --plots $(MUSIC_OUT)/plots --report $(MUSIC_OUT)/report.html \
 	    --mean-only > /dev/null; \
-	cp $(MUSIC_OUT)/plots/*.png $(PRETRAINED)/plots/ 2>/dev/null || true; \
+	mkdir -p $(PRETRAINED)/plots; cp $(MUSIC_OUT)/plots/*.png $(PRETRAINED)/plots/; \
 	cp $(MUSIC)/SOURCES.md $(PRETRAINED)/SOURCES.md
 	$(BIN)/python tools/readme_results.py README.md heldout $(PRETRAINED)/heldout-results.md "make music pretrained"
 
