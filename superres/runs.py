@@ -21,7 +21,8 @@ ARCHS = tuple(ARCHITECTURES)
 CONFIG_NAME = "config.json"
 STATE_NAME = "state.json"
 HISTORY_NAME = "history.csv"
-HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_mae_16bit", "learning_rate", "seconds", "samples_per_s")
+HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_mae_16bit", "learning_rate", "seconds", "samples_per_s",
+                  "steps")
 
 #: Per architecture: the network's settings and the optimizer's, with their defaults (the blog's for
 #: ``bilstm``).
@@ -125,6 +126,8 @@ def read_history(model_dir):
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        # A column added after a run began is empty in its earlier rows: nan there.
+        return [{k: int(v) if k == "epoch" else float(v) if v not in ("", None) else float("nan")
+                 for k, v in row.items()} for row in csv.DictReader(f)]
 
 

@@ -92,7 +92,9 @@ class _Checkpointer(keras.callbacks.Callback):
         val_mae = float(logs.get("val_mae", np.nan)) * 32768.0
         self.rows.append({"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "val_loss": val,
                           "val_mae_16bit": val_mae, "learning_rate": lr, "seconds": round(seconds, 3),
-                          "samples_per_s": round(self.samples_per_epoch / seconds, 1)})
+                          "samples_per_s": round(self.samples_per_epoch / seconds, 1),
+                          # Optimizer steps since the run began (the generator's, in an adversarial run).
+                          "steps": int(keras.ops.convert_to_numpy(opt.iterations))})
         _save_atomic(self.model, self.run_dir / "last.keras")
         if not np.isnan(val) and val < self.state.get("best_val_loss", np.inf):
             _save_atomic(self.model, self.run_dir / "best.keras")

@@ -1,5 +1,6 @@
 """Training survives being killed: a re-run resumes from the last finished epoch."""
 
+import math
 import csv
 import json
 import os
@@ -56,3 +57,16 @@ def test_resume_refuses_changed_settings(pipeline, tmp_path):
     out = run_script("rnn-super-resolution.py", "--train", "--dataset", pipeline["dataset"], "--model", model,
                      "--epochs", "2").stdout
     assert "nothing to do" in out
+
+
+def test_history_written_before_a_column_was_added_still_reads(tmp_path):
+    from superres.runs import read_history, write_history
+
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss,val_mae_16bit,learning_rate,seconds,samples_per_s\n"
+                                          "1,3.0,2.0,100.0,0.001,10.0,5000.0\n")
+    rows = read_history(tmp_path)
+    rows.append({"epoch": 2, "loss": 2.5, "val_loss": 1.9, "val_mae_16bit": 90.0, "learning_rate": 0.001,
+                 "seconds": 10.0, "samples_per_s": 5000.0, "steps": 20})
+    write_history(tmp_path / "history.csv", rows)
+    again = read_history(tmp_path)
+    assert [r["epoch"] for r in again] == [1, 2] and again[1]["steps"] == 20 and math.isnan(again[0]["steps"])
