@@ -1,5 +1,6 @@
 """The Python API (superres.upsample, superres.upsample_file) and the installed `superres` command."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -104,6 +105,8 @@ def test_pip_install_gives_a_working_superres_command(pipeline, tmp_path):
                           cwd=work, env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sf.info(work / "up" / "song.wav").frames == 2 * sf.info(work / "song.wav").frames
+    # ... with its exported backbone, on ONNX Runtime (no TensorFlow start-up).
+    assert json.loads((work / "up" / "manifest.json").read_text())["runtime"] == "onnx"
     installed = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import superres; print(superres.__file__)"],
                                capture_output=True, text=True, cwd=work, env=env).stdout
     assert str(env_dir) in installed  # the installed copy ran, not the checkout

@@ -21,8 +21,20 @@ def test_measurements_report_speed_and_memory(tmp_path):
     assert train["samples_per_s"] > 0
     train_sbr = bench.measure("train", size="sbr", steps=1, batch=2)
     assert train_sbr["samples_per_s"] > 0
-    rows = [sinc, pred, int8, base, sbr, train, train_sbr]
+    gen = bench.measure("predict", size="gen", seconds=0.5, runtime="onnx")
+    assert "gen" in gen["what"] and "ONNX Runtime" in gen["what"] and gen["x_real_time"] > 0
+    rows = [sinc, pred, int8, base, sbr, train, train_sbr, gen]
     table = bench.format_markdown(rows, "test machine")
     lines = table.splitlines()
     assert lines[0] == "Machine: test machine"
     assert len([ln for ln in lines if ln.startswith("| ") and "measurement" not in ln]) == len(rows)
+
+
+def test_whole_process_row_times_a_real_command(tmp_path):
+    import sys
+
+    row = bench.measure_process([sys.executable, "-c", "import time; time.sleep(0.2)"], 10.0, "sleep")
+    assert row["what"] == "sleep" and 0.2 <= row["seconds"] < 10 and row["x_real_time"] == pytest.approx(
+        10.0 / row["seconds"]) and row["peak_mb"] > 1
+    with pytest.raises(RuntimeError, match="failed"):
+        bench.measure_process([sys.executable, "-c", "import sys; sys.exit(3)"], 1.0, "fails")
