@@ -70,6 +70,27 @@ def _lstm_weights(bidirectional):
     return np.stack(ws), np.stack(rs), np.stack(bs)
 
 
+def _graph_builder():
+    """An ONNX graph under construction: its node and initialiser lists, and ``const`` / ``node`` adding to them.
+
+    ``const(name, value, dtype=float32)`` adds an initialiser, ``node(op, inputs, name, **attrs)`` a node whose
+    one output is ``name``; both return the name.
+    """
+    from onnx import helper, numpy_helper
+
+    nodes, inits = [], []
+
+    def const(name, value, dtype=np.float32):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(value, dtype)), name))
+        return name
+
+    def node(op, inputs, name, **attrs):
+        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    return nodes, inits, const, node
+
+
 def export_bilstm(model, config):
     """The trained ``bilstm`` network as an ONNX graph with int16 input.
 
@@ -87,21 +108,13 @@ def export_bilstm(model, config):
         Input ``pcm`` int16 (batch, window); output ``sample`` float32 (batch, window, 1), in [-1, 1) scale.
     """
     onnx, _ = _import_onnx()
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     if not runs_on(config, "onnx"):
         raise UserError(f"--runtime onnx runs the bilstm architecture only (this model is {config['arch']}, "
                         "which is fast on Keras already); use --runtime keras")
     window = config["window"]
-    nodes, inits = [], []
-
-    def const(name, value, dtype=np.float32):
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(value, dtype)), name))
-        return name
-
-    def node(op, inputs, name, **attrs):
-        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
-        return name
+    nodes, inits, const, node = _graph_builder()
 
     # Time-major (window, batch, features): the layout of the ONNX LSTM.
     if config["dataset"]["encoding"] == "bits":
@@ -165,19 +178,11 @@ def export_gen_core(core):
         TOP_BINS). Frames and batch may be any size.
     """
     onnx, _ = _import_onnx()
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     from . import bandplan as bp
 
-    nodes, inits = [], []
-
-    def const(name, value, dtype=np.float32):
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(value, dtype)), name))
-        return name
-
-    def node(op, inputs, name, **attrs):
-        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
-        return name
+    nodes, inits, const, node = _graph_builder()
 
     def weights(name):
         return [np.asarray(w, np.float32) for w in core.get_layer(name).get_weights()]
