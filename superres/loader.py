@@ -204,11 +204,12 @@ def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repe
     return ds.with_options(options)
 
 
-class RemadeBatches(keras.utils.PyDataset):
+class RemadeBatches(WindowBatches):
     """Batches whose inputs are remade from the targets by a random resampler (:mod:`superres.degrade`).
 
     The dataset's stored inputs come from one resampler; these come from a different, randomly chosen one for
     every window and epoch, so the network learns the top octave whatever made the user's 22.05 kHz file.
+    Window order per epoch as :class:`WindowBatches`.
 
     Parameters
     ----------
@@ -216,7 +217,6 @@ class RemadeBatches(keras.utils.PyDataset):
         The original 44.1 kHz windows.
     batch_size : int
     shuffle : bool
-        Window order per epoch as :class:`WindowBatches` (:func:`epoch_order`).
     seed : int
     fixed : bool
         The same inputs every epoch (validation): window ``i``'s resampler depends on ``seed`` and ``i`` only.
@@ -225,19 +225,8 @@ class RemadeBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, y, batch_size=16, shuffle=False, seed=0, fixed=False, **kwargs):
-        super().__init__(**kwargs)
-        self.y, self.batch_size, self.shuffle, self.seed, self.fixed = y, int(batch_size), shuffle, seed, fixed
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch):
-        self.epoch = epoch
-        self.order = epoch_order(len(self.y), self.seed, epoch, self.shuffle)
-
-    def on_epoch_end(self):
-        self.set_epoch(self.epoch + 1)
-
-    def __len__(self):
-        return math.ceil(len(self.y) / self.batch_size)
+        self.fixed = fixed
+        super().__init__(y, y, batch_size, shuffle, seed, **kwargs)
 
     def __getitem__(self, i):
         from .degrade import remade_input
