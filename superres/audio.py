@@ -218,7 +218,10 @@ def to_int16(x):
     x : ndarray of float
         Any shape; values outside [-1, 1) are clipped.
     """
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    y = np.asarray(x, dtype=np.float64) * 32768.0  # one temporary, rounded and clipped in place
+    np.rint(y, out=y)
+    np.clip(y, -32768, 32767, out=y)
+    return y.astype(np.int16)
 
 
 def to_float(x):

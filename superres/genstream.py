@@ -37,11 +37,27 @@ _OLA_NORM = float(np.sum(WINDOW.astype(np.float64) ** 2) / bp.HOP)
 _SYNTHESIS = (WINDOW / _OLA_NORM).astype(np.float32)
 _SOURCE_BINS = bp.source_bins()
 _OFFSET = bp.log_gain_offset()
+#: ``features`` computed with the natural log: numpy's float32 ``log`` is vectorised on AVX2, its ``log10``
+#: is not (measured 2x slower).
+_LN_SCALE = np.float32(0.2 / np.log(10.0))
 
 
 def analysis(frames):
     """Frames (..., FFT) float32 -> their windowed spectrum (..., FFT/2 + 1) complex64."""
     return scipy.fft.rfft(frames * WINDOW, axis=-1)
+
+
+def low_band_features(spec):
+    """The backbone's input (:func:`superres.bandplan.features`) of spectra (frames, >= LOW_BINS) complex64:
+    float32 (frames, LOW_BINS), computed in place of one temporary."""
+    low = spec[:, :bp.LOW_BINS]
+    out = np.square(low.real)
+    out += np.square(low.imag)
+    out += np.float32(bp.POWER_FLOOR)
+    np.log(out, out=out)
+    out *= _LN_SCALE
+    out += np.float32(1.0)
+    return out
 
 
 def top_band_delta(spec, log_gain):
@@ -53,7 +69,7 @@ def top_band_delta(spec, log_gain):
     gain = np.asarray(log_gain, dtype=np.float32) + _OFFSET
     np.clip(gain, bp.MIN_LOG_GAIN, bp.MAX_LOG_GAIN, out=gain)
     np.exp(gain, out=gain)
-    delta = spec[..., _SOURCE_BINS]
+    delta = np.take(spec, _SOURCE_BINS, axis=-1)  # 4x faster than fancy indexing here
     delta *= gain
     delta -= spec[..., bp.MERGE_LO:]
     return delta
@@ -75,9 +91,7 @@ def channel_frames(core, seg, keep):
     """
     frames = np.lib.stride_tricks.sliding_window_view(seg, bp.FFT)[::bp.HOP]  # (F, FFT), a view
     spec = analysis(frames)
-    low = spec[:, :bp.LOW_BINS]
-    power = low.real ** 2 + low.imag ** 2
-    gain = np.asarray(core(bp.features(power)[None]))[0]
+    gain = np.asarray(core(low_band_features(spec)[None]))[0]
     return synthesis(top_band_delta(spec[keep], gain[keep]))
 
 
@@ -107,7 +121,10 @@ class GenStream:
         self.resampler = soxr.ResampleStream(LOW_RATE, HIGH_RATE, channels, dtype="float64", quality="VHQ")
         self.sig = np.zeros((0, channels))  # sinc signal from global sample ``sig0``
         self.sig0 = 0
-        self.acc = np.zeros((0, channels))  # the generated top band from global sample ``out_pos``
+        # The generated top band, channel-major float32, from global sample ``acc0``: the first frame starts
+        # half a frame before the signal, later ones at or after ``out_pos``.
+        self.acc = np.zeros((channels, 0), np.float32)
+        self.acc0 = -_HALF
         self.out_pos = 0  # first output sample not yet returned
         self.t_done = 0  # frames whose top band is in ``acc``
         self.pushed = 0  # output samples the stream will have (twice the frames pushed)
@@ -181,21 +198,18 @@ class GenStream:
             self._trim()
 
     def _overlap_add(self, pieces, t0):
-        """Add frames ``t0, t0 + 1, ...`` (channels, K, FFT) at global samples ``t * HOP - FFT/2``."""
+        """Add frames ``t0, t0 + 1, ...`` (channels, K, FFT) float32 at global samples ``t * HOP - FFT/2``."""
         k = pieces.shape[1]
         r = bp.FFT // bp.HOP
-        start = t0 * bp.HOP - _HALF
-        span = (k + r - 1) * bp.HOP
-        blocks = np.zeros((self.channels, k + r - 1, bp.HOP))
+        off = t0 * bp.HOP - _HALF - self.acc0
+        need = off + (k + r - 1) * bp.HOP
+        if need > self.acc.shape[1]:
+            self.acc = np.concatenate([self.acc, np.zeros((self.channels, need - self.acc.shape[1]), np.float32)], 1)
         parts = pieces.reshape(self.channels, k, r, bp.HOP)
-        for j in range(r):
-            blocks[:, j:j + k] += parts[:, :, j]
-        out = blocks.reshape(self.channels, span).T
-        lo = max(start, self.out_pos)  # before the first output sample: the STFT's padding, dropped
-        need = start + span - self.out_pos
-        if need > self.acc.shape[0]:
-            self.acc = np.concatenate([self.acc, np.zeros((need - self.acc.shape[0], self.channels))])
-        self.acc[lo - self.out_pos:start + span - self.out_pos] += out[lo - start:]
+        for j in range(r):  # the j-th quarter of every frame, added in place (no temporary of the span)
+            view = self.acc[:, off + j * bp.HOP:off + (j + k) * bp.HOP]
+            view.shape = (self.channels, k, bp.HOP)  # a view of acc, or an error (never a silent copy)
+            view += parts[:, :, j]
 
     def _trim(self):
         keep_from = min(self.out_pos, max(0, (self.t_done - self.context) * bp.HOP - _HALF))
@@ -208,11 +222,12 @@ class GenStream:
         if n == 0:
             return np.zeros((0, self.channels))
         lo = self.out_pos - self.sig0
-        top = self.acc[:n]
-        if top.shape[0] < n:
-            top = np.concatenate([top, np.zeros((n - top.shape[0], self.channels))])
-        out = self.sig[lo:lo + n] + top
-        self.acc = self.acc[n:]
+        out = self.sig[lo:lo + n].copy()
+        a = self.out_pos - self.acc0
+        top = self.acc[:, a:a + n]
+        out[:top.shape[1]] += top.T
         self.out_pos += n
+        self.acc = self.acc[:, max(0, self.out_pos - self.acc0):]
+        self.acc0 = max(self.acc0, self.out_pos)
         self._trim()
         return out

@@ -9,6 +9,9 @@ The output has exactly twice the 22.05 kHz frames, the input's channels (each on
 16-bit samples rounded and clipped, never wrapped.
 """
 
+import importlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -350,7 +353,7 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
     -------
     Predictor
     """
-    from .runtime import current_core_file
+    from .runtime import open_current_core
 
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     config = load_config(model_dir)
@@ -358,11 +361,12 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
     if runtime == "auto":
         runtime = "onnx" if "onnx" in arch.runtimes and arch.frame_stream else "keras"
     if arch.frame_stream and runtime == "onnx":
-        exported = current_core_file(model_dir, weights_file(model_dir, which))
-        if exported is not None:
-            from .runtime import OnnxCore
-
-            return Predictor(None, config, overlap, batch_size, runtime="onnx", core=OnnxCore(exported))
+        # The stream's FFTs come from scipy.fft, a quarter of a second to import: in a thread, while ONNX Runtime
+        # loads the graph (the import lock makes the stream wait for it if it is not done).
+        threading.Thread(target=importlib.import_module, args=(f"{__package__}.genstream",), daemon=True).start()
+        core = open_current_core(weights_file(model_dir, which))
+        if core is not None:
+            return Predictor(None, config, overlap, batch_size, runtime="onnx", core=core)
         if log:
             log(f"note  {model_dir}: no current ONNX export of its weights; exporting it now (loads Keras)")
     if before_keras:
@@ -408,9 +412,17 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
             if progress:
                 progress(x.shape[0] / LOW_RATE)
 
-    with open_atomic_writer(out_path, HIGH_RATE, info.channels, subtype) as out:
+    with open_atomic_writer(out_path, HIGH_RATE, info.channels, subtype) as out, ThreadPoolExecutor(1) as writer:
+        # Each block is quantized and written in a thread (numpy and libsndfile release the GIL) while the next
+        # one is read and computed; at most two blocks wait, in order, and a write error stops the loop.
+        pending = None
         for y in predictor.blocks(inputs(), info.channels):
-            out.write(quantize(y, subtype))
+            job = writer.submit(lambda y=y: out.write(quantize(y, subtype)))
+            if pending is not None:
+                pending.result()
+            pending = job
+        if pending is not None:
+            pending.result()
     frames_low, clipped, peak = counts["frames"], counts["clipped"], counts["peak"]
     if log and clipped:
         log(f"note  {in_path}: {clipped} sample(s) at full scale (clipped input); the clipping's distortion "
