@@ -10,6 +10,8 @@ LOCK   := requirements.lock
 # The Python the lock is made for (and tested on). Other versions: `make lock PYTHON_VERSION=3.12`.
 PYTHON_VERSION ?= 3.11
 UV_VERSION ?= 0.13.9
+# Where `make lock` finds torch's CPU build for requirements-backends.lock (it is not on PyPI).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 # The demo's folders, kept apart from the default data/ and models/ folders a user's own run uses.
 DEMO_IN   ?= data/demo
@@ -33,7 +35,7 @@ VISQOL_SECONDS ?= 10
 LISTEN ?= wesnoth-1.16-music/battle.wav openclonk-data/Offshore.wav xmoto-data/foxrun.wav \
           supertuxkart-data/music/klabauter_dance.wav widelands-data/music/ingame_07.wav
 
-.PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol
+.PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol backends test-backends
 
 venv: $(STAMP)
 
@@ -58,7 +60,30 @@ lock:
 	.venv-lock/bin/uv pip compile --quiet --generate-hashes --python-version $(PYTHON_VERSION) \
 	    --python-platform x86_64-manylinux_2_28 --no-header -c $(LOCK) --output-file requirements-visqol.lock \
 	    requirements-visqol.txt
+	.venv-lock/bin/uv pip compile --quiet --generate-hashes --python-version $(PYTHON_VERSION) \
+	    --python-platform x86_64-manylinux_2_28 --no-header -c $(LOCK) --extra-index-url $(TORCH_INDEX) \
+	    --index-strategy unsafe-best-match --output-file requirements-backends.lock requirements-backends.txt
+	sed -i '1i # Made by make lock from requirements-backends.txt (requirements.lock as constraints).\n--extra-index-url $(TORCH_INDEX)' \
+	    requirements-backends.lock
 	@echo "wrote $(LOCK); run make test before committing it"
+
+# What `make test-backends` runs under JAX and PyTorch: the models, a training step, save/load, prediction.
+BACKEND_TESTS ?= tests/test_gen.py tests/test_sbr.py tests/test_losses.py tests/test_predict.py \
+                 tests/test_runtime.py tests/test_resume.py tests/test_api.py
+
+# Optional: JAX and PyTorch (CPU builds) beside TensorFlow, pinned (requirements-backends.lock, made by
+# `make lock`), for KERAS_BACKEND=jax or torch.
+backends: $(VENV)/.backends
+
+$(VENV)/.backends: $(STAMP) requirements-backends.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-backends.lock
+	touch $@
+
+# The tests above under each other backend, then a network saved under each backend loaded under the others.
+test-backends: $(VENV)/.backends
+	@set -e; for b in jax torch; do echo "== KERAS_BACKEND=$$b"; \
+	    KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -rs -n auto --maxprocesses 4 --dist worksteal $(BACKEND_TESTS); done
+	$(BIN)/python -m pytest -q -rs tests/test_backends.py
 
 # Optional: ViSQOL for eval.py --visqol, pinned like the rest (requirements-visqol.lock, made by `make lock`).
 visqol: $(VENV)/.visqol

@@ -188,8 +188,9 @@ class AdversarialTrainer(keras.Model):
             saved = dict(f)
         mine = self._state_arrays()
         if set(saved) != set(mine) or any(saved[k].shape != mine[k].shape for k in mine):
-            raise UserError(f"{path}: does not fit this run's discriminator and optimizers; delete the run folder "
-                            "to start over")
+            odd = sorted(set(saved) ^ set(mine)) or [k for k in mine if saved[k].shape != mine[k].shape]
+            raise UserError(f"{path}: does not fit this run's discriminator and optimizers ({len(saved)} arrays "
+                            f"saved, {len(mine)} here; first mismatch: {odd[0]}); delete the run folder to start over")
         for i, w in enumerate(self.discriminator.weights):
             w.assign(saved[f"d{i}"])
         for name, opt in (("g_opt", self.optimizer), ("d_opt", self.d_optimizer)):
@@ -199,6 +200,10 @@ class AdversarialTrainer(keras.Model):
 
 def make_trainer(generator, config):
     """An :class:`AdversarialTrainer` for a ``gen`` config with ``adv_weight`` > 0, compiled."""
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "torch"):  # refused before anything is written
+        raise UserError(f"--adv-weight: the adversarial fine-tune runs on the tensorflow or torch backend, not "
+                        f"{backend} (KERAS_BACKEND)")
     from .losses import TopBandLoss
     from .models import make_optimizer
     from .models.discriminators import LAYERS_PER_RESOLUTION, build_discriminator
@@ -208,4 +213,7 @@ def make_trainer(generator, config):
                                  config["fm_weight"], LAYERS_PER_RESOLUTION, name="adversarial")
     trainer.compile(make_optimizer(config["lr"], config["decay"], "adam"),
                     make_optimizer(config["lr"], config["decay"], "adam"))
+    # Now, each on its own network: left to fit, PyTorch's backend builds the first one on every trainable
+    # variable of the trainer, the discriminator's too, and the saved state would not fit a resumed run.
+    trainer.build_optimizers()
     return trainer

@@ -192,7 +192,6 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
                 from .adversarial import ADVERSARIAL_STATE, make_trainer
 
                 model = make_trainer(model, config)
-                model.build_optimizers()
                 if not (run_dir / ADVERSARIAL_STATE).is_file():
                     raise UserError(f"{run_dir / ADVERSARIAL_STATE}: missing (the discriminator and the optimizers' "
                                     "state); delete the run folder to start over")

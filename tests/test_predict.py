@@ -19,6 +19,14 @@ SBR = {"window": 1024, "arch": "sbr", "channels": 4, "bands": 8, "kernel": 3,
        "dataset": {"encoding": "pcm", "input": "sinc"}}
 
 
+def _batch_lsb():
+    """16-bit steps by which a BiLSTM's output may change with the batch's size: none on TensorFlow and
+    PyTorch; XLA (JAX) picks its matrix kernels by shape, and their float32 sums can round the other way."""
+    import keras
+
+    return 1 if keras.backend.backend() == "jax" else 0
+
+
 @pytest.fixture(scope="module")
 def model():
     import keras
@@ -61,8 +69,8 @@ def test_chunked_equals_whole(model, sbr_model, tmp_path, seconds, arch):
     n = sf.info(src).frames
     assert a.shape == b.shape == (2 * n, 2)
     # The sbr network's FFTs run batched, and float32 sums over a batch of another size can round the
-    # other way: 1 LSB at most. The BiLSTM gives the same bits.
-    tol = 0 if arch == "bilstm" else 1
+    # other way: 1 LSB at most. The BiLSTM gives the same bits (but on JAX, see _batch_lsb).
+    tol = _batch_lsb() if arch == "bilstm" else 1
     assert np.abs(a.astype(int) - b).max() <= tol
     # And both equal one call on the whole array.
     x, _ = sf.read(src, dtype="int16", always_2d=True)
@@ -79,7 +87,8 @@ def test_channels_are_independent_streams(model):
 
 def test_batch_size_does_not_change_the_output(model):
     x = to_int16(synth(0.05, 22050, 1, seed=9))
-    np.testing.assert_array_equal(bilstm(model, batch_size=7).array(x), bilstm(model, batch_size=1000).array(x))
+    a, b = bilstm(model, batch_size=7).array(x), bilstm(model, batch_size=1000).array(x)
+    assert np.abs(a.astype(int) - b).max() <= _batch_lsb()
 
 
 def test_output_is_clipped_not_wrapped(tmp_path):

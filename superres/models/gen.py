@@ -41,6 +41,14 @@ class GenAnalysis(layers.Layer):
         return (bp.features(power, ops), ops.take(re, src, axis=-1), ops.take(im, src, axis=-1),
                 re[..., bp.MERGE_LO:], im[..., bp.MERGE_LO:])
 
+    def compute_output_spec(self, x):
+        # Given, not traced: a backend that traces with a stand-in length for an unknown one (PyTorch's is
+        # 83 samples) cannot reflect-pad it by half a frame.
+        batch, samples = x.shape
+        frames = None if samples is None else samples // bp.HOP + 1
+        spec = lambda bins: keras.KerasTensor((batch, frames, bins), dtype=self.compute_dtype)  # noqa: E731
+        return (spec(bp.LOW_BINS),) + tuple(spec(bp.TOP_BINS) for _ in range(4))
+
 
 @keras.saving.register_keras_serializable(package="superres")
 class GenSynthesis(layers.Layer):
@@ -60,6 +68,10 @@ class GenSynthesis(layers.Layer):
         delta = istft(ops.concatenate([below, d_re], -1), ops.concatenate([below, d_im], -1), bp.FFT, bp.HOP,
                       x.shape[-1] if x.shape[-1] is not None else ops.shape(x)[-1])
         return ops.expand_dims(x + delta, -1)
+
+    def compute_output_spec(self, inputs):
+        x = inputs[0]
+        return keras.KerasTensor((*x.shape, 1), dtype=self.compute_dtype)
 
 
 def build_core(dim=96, blocks=4, expand=3, kernel=7, name="core"):
