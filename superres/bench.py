@@ -229,11 +229,25 @@ def machine():
         mem = float("nan")
     import keras
     import onnxruntime
-    import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM; GPU: {', '.join(g.name for g in gpus) or 'none'}; "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__} (backend {keras.backend.backend()}), "
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        lib = f"PyTorch {torch.__version__}"
+    elif backend == "jax":
+        import jax
+
+        gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
+        lib = f"JAX {jax.__version__}"
+    else:
+        import tensorflow as tf
+
+        gpus = [g.name for g in tf.config.list_physical_devices("GPU")]
+        lib = f"TensorFlow {tf.__version__}"
+    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM; GPU: {', '.join(gpus) or 'none'}; "
+            f"{lib}, Keras {keras.__version__} (backend {backend}), "
             f"ONNX Runtime {onnxruntime.__version__}; {datetime.date.today().isoformat()}")
 
 

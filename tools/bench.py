@@ -71,6 +71,9 @@ def main():
     p.add_argument("--out", default="bench.md", help="markdown file to write")
     p.add_argument("--seconds", type=float, default=4.0, help="seconds of stereo audio per predict measurement")
     p.add_argument("--quick", action="store_true", help="demo-size network only (no full-size)")
+    p.add_argument("--gpu", action="store_true",
+                   help="the rows a GPU changes, on any Keras backend (KERAS_BACKEND): the full-size BiLSTM's "
+                        "prediction and training, the generator's, beside sinc; no XLA or ONNX rows")
     p.add_argument("--song", default=str(ROOT / "data" / "music-run" / "heldout-22k" / "wesnoth-1.16-music" /
                                          "battle.wav"),
                    help="22.05 kHz song for the whole-process rows (default: a 5.3-minute stereo held-out song of "
@@ -79,7 +82,15 @@ def main():
     args = p.parse_args()
     sec = args.seconds
     specs = [{"kind": "sinc", "args": {"seconds": 60.0}}]
-    if not args.quick:
+    if args.gpu:
+        specs += [{"kind": "predict", "args": {"size": "full", "seconds": 4 * sec, "overlap": 0, "baseline": True}},
+                  {"kind": "predict", "args": {"size": "full", "seconds": 4 * sec, "overlap": 0, "batch": 1024}},
+                  {"kind": "predict", "args": {"size": "full", "seconds": 4 * sec, "batch": 1024}},
+                  {"kind": "train", "args": {"size": "full"}},
+                  {"kind": "train", "args": {"size": "full", "batch": 1024}},
+                  {"kind": "predict", "args": {"size": "gen", "seconds": 15 * sec, "runtime": "keras"}},
+                  {"kind": "train", "args": {"size": "gen"}}]
+    elif not args.quick:
         specs += [{"kind": "predict", "args": {"size": "full", "seconds": sec, "overlap": 0, "baseline": True}},
                   {"kind": "predict", "args": {"size": "full", "seconds": sec, "overlap": 0}},
                   {"kind": "predict", "args": {"size": "full", "seconds": sec, "overlap": 0, "batch": 1024}},
@@ -91,22 +102,25 @@ def main():
                   {"kind": "predict", "args": {"size": "full", "seconds": sec, "runtime": "onnx-int8"}},
                   {"kind": "train", "args": {"size": "full"}},
                   {"kind": "train", "args": {"size": "full", "xla": True}}]
-    specs += [{"kind": "predict", "args": {"size": "demo", "seconds": sec, "overlap": 0}},
-              {"kind": "predict", "args": {"size": "demo", "seconds": sec, "overlap": 0, "runtime": "onnx-int8"}},
-              {"kind": "predict", "args": {"size": "demo", "seconds": sec}},
-              {"kind": "train", "args": {"size": "demo"}},
-              {"kind": "predict", "args": {"size": "sbr", "seconds": 15 * sec}},
-              {"kind": "train", "args": {"size": "sbr"}},
-              {"kind": "predict", "args": {"size": "gen", "seconds": 15 * sec, "runtime": "onnx"}},
-              {"kind": "predict", "args": {"size": "gen", "seconds": 15 * sec}},
-              {"kind": "train", "args": {"size": "gen"}}]
+    if not args.gpu:
+        specs += [{"kind": "predict", "args": {"size": "demo", "seconds": sec, "overlap": 0}},
+                  {"kind": "predict", "args": {"size": "demo", "seconds": sec, "overlap": 0, "runtime": "onnx-int8"}},
+                  {"kind": "predict", "args": {"size": "demo", "seconds": sec}},
+                  {"kind": "train", "args": {"size": "demo"}},
+                  {"kind": "predict", "args": {"size": "sbr", "seconds": 15 * sec}},
+                  {"kind": "train", "args": {"size": "sbr"}},
+                  {"kind": "predict", "args": {"size": "gen", "seconds": 15 * sec, "runtime": "onnx"}},
+                  {"kind": "predict", "args": {"size": "gen", "seconds": 15 * sec}},
+                  {"kind": "train", "args": {"size": "gen"}}]
     with tempfile.TemporaryDirectory() as work:
-        specs.append({"kind": "dataset", "args": {"demo_dir": str(ROOT / "data" / "demo"), "work_dir": work}})
+        if not args.gpu:
+            specs.append({"kind": "dataset", "args": {"demo_dir": str(ROOT / "data" / "demo"), "work_dir": work}})
         rows = []
         for spec in specs:
             rows.append(child(spec))
             print(json.dumps(rows[-1]), file=sys.stderr)
-        rows += whole_processes(args.song, args.model, work)
+        if not args.gpu:  # what a user's shell feels on a CPU; a GPU does not change it (ONNX Runtime on the CPU)
+            rows += whole_processes(args.song, args.model, work)
     from superres.bench import format_markdown, machine
 
     text = format_markdown(rows, machine())
