@@ -35,7 +35,8 @@ VISQOL_SECONDS ?= 10
 LISTEN ?= wesnoth-1.16-music/battle.wav openclonk-data/Offshore.wav xmoto-data/foxrun.wav \
           supertuxkart-data/music/klabauter_dance.wav widelands-data/music/ingame_07.wav
 
-.PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol backends test-backends
+.PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol backends test-backends \
+        blog
 
 venv: $(STAMP)
 
@@ -70,6 +71,26 @@ lock:
 # What `make test-backends` runs under JAX and PyTorch: the models, a training step, save/load, prediction.
 BACKEND_TESTS ?= tests/test_gen.py tests/test_sbr.py tests/test_losses.py tests/test_predict.py \
                  tests/test_runtime.py tests/test_resume.py tests/test_api.py
+
+# The blog's experiment at full size: one full-band song of the training corpus (make music), first 80% to
+# train and last 20% to test, the blog's network (BiLSTM 300 - Dense 500 - BiLSTM 300 - Dense 500 - Dense 20
+# - Dense 1, RMSprop 1e-4, MAE), trained until the validation MAE stops improving (resumable: run it again),
+# then prediction and evaluation into the model folder.
+BLOG_SONG  ?= data/music/train/wesnoth-1.16-music/frantic.wav
+BLOG_OUT   ?= data/blog-run
+BLOG_MODEL ?= models/bilstm-full
+BLOG_TRAIN ?= --epochs 200 --patience 3
+
+blog: $(STAMP)
+	@test -f $(BLOG_SONG) || { echo "$(BLOG_SONG): missing; make music builds the corpus, or set BLOG_SONG" >&2; exit 2; }
+	mkdir -p $(BLOG_OUT)/original && cp -f $(BLOG_SONG) $(BLOG_OUT)/original/
+	$(BIN)/python 10-scan.py --input $(BLOG_OUT)/original --output $(BLOG_OUT)/22k
+	test -f $(BLOG_OUT)/dataset/meta.json || \
+	    $(BIN)/python 20-make-dataset.py --input $(BLOG_OUT)/22k --output $(BLOG_OUT)/dataset
+	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(BLOG_OUT)/dataset --model $(BLOG_MODEL) $(BLOG_TRAIN)
+	$(BIN)/python rnn-super-resolution.py --predict --model $(BLOG_MODEL) --output $(BLOG_OUT)/predicted --overwrite
+	$(BIN)/python eval.py --predicted $(BLOG_OUT)/predicted --json $(BLOG_MODEL)/results.json \
+	    --markdown $(BLOG_MODEL)/results.md --plots $(BLOG_OUT)/plots
 
 # Optional: JAX and PyTorch (CPU builds) beside TensorFlow, pinned (requirements-backends.lock, made by
 # `make lock`), for KERAS_BACKEND=jax or torch.

@@ -95,6 +95,9 @@ def add_train_options(t):
     t.add_argument("--dataset", default="data/dataset", help="output folder of 20-make-dataset.py")
     t.add_argument("--epochs", type=positive_int, default=10,
                    help="total epochs of the run (a resumed run continues up to this number)")
+    t.add_argument("--patience", type=positive_int, default=None, metavar="EPOCHS",
+                   help="stop early when the validation loss has not improved for this many epochs (default: "
+                        "train every epoch)")
     t.add_argument("--arch", choices=ARCHS, default=None,
                    help="network architecture: bilstm (the blog's; the default), sbr (spectral band "
                         "replication over sinc interpolation) or gen (a ConvNeXt generator of the top octave "
@@ -148,7 +151,7 @@ def train_main(args):
 
     settings = {k: getattr(args, k) for k in SETTINGS}
     state = train(args.dataset, args.model, args.epochs, verbose=2 if args.quiet else 1,
-                  worker_timeout=args.worker_timeout, init_from=args.init_from, **settings)
+                  worker_timeout=args.worker_timeout, init_from=args.init_from, patience=args.patience, **settings)
     print(f"{args.model}: {state['epochs_done']} epochs, best validation loss "
           f"{state.get('best_val_loss', float('nan')):.5g} (MAE {state.get('best_val_mae_16bit', float('nan')):.1f}"
           f" in 16-bit units) at epoch {state.get('best_epoch', '-')}")

@@ -58,8 +58,9 @@ def _save_atomic(model, path):
 class _Checkpointer(keras.callbacks.Callback):
     """After every epoch: ``last.keras``, maybe ``best.keras``, ``history.csv``, then ``state.json``."""
 
-    def __init__(self, run_dir, state, rows, samples_per_epoch, log, config):
+    def __init__(self, run_dir, state, rows, samples_per_epoch, log, config, patience=None):
         super().__init__()
+        self.patience = patience
         self.run_dir, self.state, self.rows, self.model_config = run_dir, state, rows, config
         self.samples_per_epoch = samples_per_epoch
         self.log = log
@@ -109,6 +110,12 @@ class _Checkpointer(keras.callbacks.Callback):
         write_json_atomic(self.run_dir / STATE_NAME, self.state)
         self.log(f"epoch {epoch + 1}: loss {self.rows[-1]['loss']:.5g}, val loss {val:.5g}, val MAE {val_mae:.1f} "
                  f"(16-bit units), {seconds:.1f} s")
+        if self.patience and epoch + 1 - self.state.get("best_epoch", epoch + 1) >= self.patience:
+            self.log(f"stopping: no better validation loss for {self.patience} epoch(s), since epoch "
+                     f"{self.state['best_epoch']} (--patience)")
+            self.state["stopped_early"] = epoch + 1
+            write_json_atomic(self.run_dir / STATE_NAME, self.state)
+            self.model.stop_training = True
 
 
 def _adversarial(config):
@@ -128,7 +135,8 @@ def _init_weights(model, config, source_dir):
     model.set_weights(source.get_weights())
 
 
-def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=None, init_from=None, **settings):
+def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=None, init_from=None, patience=None,
+          **settings):
     """Train a model on a dataset folder, or resume the run in ``run_dir``.
 
     Parameters
@@ -147,6 +155,9 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     init_from : path-like, optional
         A new run starts from this model folder's best weights (the adversarial fine-tune of a ``gen`` model
         trained with the spectral loss alone); recorded in the config.
+    patience : int, optional
+        Stop when the validation loss has not improved for this many epochs (then ``state["stopped_early"]``
+        is the epoch it stopped after); a resumed run counts from its best epoch. None trains every epoch.
     **settings
         ``arch, units, dense, dense2, lr, decay, batch_size, seed``; ``None`` or missing means the default
         for a new run, or the stored value when resuming (a different value is refused).
@@ -224,12 +235,16 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     if state["epochs_done"] >= epochs:
         log(f"{run_dir}: already trained for {state['epochs_done']} epochs (asked for {epochs}); nothing to do")
         return state
+    if patience and state["epochs_done"] - state.get("best_epoch", state["epochs_done"]) >= patience:
+        log(f"{run_dir}: no better validation loss since epoch {state['best_epoch']} ({state['epochs_done']} "
+            f"epochs done, --patience {patience}); nothing to do")
+        return state
 
     train_x, train_y = open_split(dataset_dir, "train")
     test_x, test_y = open_split(dataset_dir, "test")
     # Every worker saves (saving may read variables collectively); only the chief into the model folder.
     cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log,
-                      config)
+                      config, patience)
     if architecture(config).remade_inputs:
         if distribute.cluster() is not None:
             raise UserError(f"--arch {config['arch']} remakes its inputs for every batch and trains in one process; "

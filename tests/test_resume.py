@@ -70,3 +70,28 @@ def test_history_written_before_a_column_was_added_still_reads(tmp_path):
     write_history(tmp_path / "history.csv", rows)
     again = read_history(tmp_path)
     assert [r["epoch"] for r in again] == [1, 2] and again[1]["steps"] == 20 and math.isnan(again[0]["steps"])
+
+
+def test_patience_stops_when_validation_stops_improving_and_resumes(pipeline, tmp_path, monkeypatch):
+    from superres import train
+
+    # Validation losses that improve once, then get worse: the stop must come from --patience alone.
+    losses = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1])
+    real = train._Checkpointer.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        return real(self, epoch, {**(logs or {}), "val_loss": next(losses)})
+
+    monkeypatch.setattr(train._Checkpointer, "on_epoch_end", on_epoch_end)
+    model = tmp_path / "run"
+    args = ["rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model", model, *TINY]
+    out = run_script(*args, "--epochs", "6", "--patience", "2").stdout
+    state = json.loads((model / "state.json").read_text())
+    assert state["epochs_done"] == 4 and state["best_epoch"] == 2 and state["stopped_early"] == 4
+    assert "no better validation loss for 2 epoch(s), since epoch 2" in out
+    assert len(list(csv.DictReader(open(model / "history.csv")))) == 4
+    # Run again with the same patience: nothing to do; with more, it goes on and stops again.
+    assert "nothing to do" in run_script(*args, "--epochs", "6", "--patience", "2").stdout
+    run_script(*args, "--epochs", "6", "--patience", "3")
+    state = json.loads((model / "state.json").read_text())
+    assert state["epochs_done"] == 5 and state["stopped_early"] == 5 and state["best_epoch"] == 2

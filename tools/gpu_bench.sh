@@ -7,7 +7,8 @@
 #   QUICK=1 tools/gpu_bench.sh          # a tiny run of the same steps on any machine, CPU included
 #
 # Settings (environment): PYTHON (python3.11), VENV (.venv-gpu), SONG (a 44.1 kHz full-band song of the
-# training corpus, never a held-out one), EPOCHS (40), OUT (data/gpu-run), MODEL (models/bilstm-gpu).
+# training corpus, never a held-out one), EPOCHS (40), PATIENCE (none: every epoch), OUT (data/gpu-run),
+# MODEL (models/bilstm-gpu).
 # It trains resumably: run it again after an interruption and the training continues.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,14 +47,10 @@ else
   "$PY" tools/bench.py --gpu --out bench-gpu.md
 fi
 
-# 2. The blog's experiment: one song, first 80% to train, last 20% to test.
-mkdir -p "$OUT/original"
-cp -f "$SONG" "$OUT/original/"
-"$PY" 10-scan.py --input "$OUT/original" --output "$OUT/22k"
-[ -f "$OUT/dataset/meta.json" ] || "$PY" 20-make-dataset.py --input "$OUT/22k" --output "$OUT/dataset"
+# 2. The blog's experiment (make blog), in this environment.
+touch "$VENV/.installed"  # make's stamp: the environment is ready
 start=$(date +%s)
-"$PY" rnn-super-resolution.py --train --quiet --dataset "$OUT/dataset" --model "$MODEL" --epochs "$EPOCHS" "${SIZE[@]}"
-echo "training: $(( $(date +%s) - start )) s in this call; per epoch: $MODEL/history.csv"
-"$PY" rnn-super-resolution.py --predict --model "$MODEL" --output "$OUT/predicted" --overwrite
-"$PY" eval.py --predicted "$OUT/predicted" --json "$MODEL/results.json" --markdown "$MODEL/results.md"
-echo "results: $MODEL/results.md; speed: bench-gpu.md (KERAS_BACKEND=torch)"
+make blog VENV="$VENV" BLOG_SONG="$SONG" BLOG_OUT="$OUT" BLOG_MODEL="$MODEL" \
+  BLOG_TRAIN="--epochs $EPOCHS ${PATIENCE:+--patience $PATIENCE} ${SIZE[*]}"
+echo "$(( $(date +%s) - start )) s in this call; per epoch: $MODEL/history.csv; results: $MODEL/results.md;" \
+  "speed: bench-gpu.md (KERAS_BACKEND=torch)"
