@@ -84,7 +84,9 @@ def test_patience_stops_when_validation_stops_improving_and_resumes(pipeline, tm
 
     monkeypatch.setattr(train._Checkpointer, "on_epoch_end", on_epoch_end)
     model = tmp_path / "run"
-    args = ["rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model", model, *TINY]
+    # Big batches: one or two steps an epoch, since only the epochs count here.
+    args = ["rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model", model, *TINY,
+            "--batch-size", "8192"]
     out = run_script(*args, "--epochs", "6", "--patience", "2").stdout
     state = json.loads((model / "state.json").read_text())
     assert state["epochs_done"] == 4 and state["best_epoch"] == 2 and state["stopped_early"] == 4
