@@ -27,6 +27,8 @@ MIN_LOG_GAIN, MAX_LOG_GAIN = -15.0, 5.0
 INITIAL_LOG_GAIN = float(np.log(10 ** (-12 / 20)))
 #: Power floor of the features, full scale^2 per bin (far below one 16-bit LSB's): silence is a constant.
 POWER_FLOOR = 1e-10
+#: The features are ``FEATURE_SCALE * log10(power + POWER_FLOOR) + FEATURE_OFFSET``: about [-1, 2].
+FEATURE_SCALE, FEATURE_OFFSET = 0.2, 1.0
 
 
 def source_bins():
@@ -54,7 +56,7 @@ def features(power, xp=np):
 
     ``xp`` is ``numpy`` or ``keras.ops`` (both have ``log10``).
     """
-    return 0.2 * xp.log10(power + POWER_FLOOR) + 1.0
+    return FEATURE_SCALE * xp.log10(power + POWER_FLOOR) + FEATURE_OFFSET
 
 
 def context_frames(config):

@@ -39,7 +39,7 @@ _SOURCE_BINS = bp.source_bins()
 _OFFSET = bp.log_gain_offset()
 #: ``features`` computed with the natural log: numpy's float32 ``log`` is vectorised on AVX2, its ``log10``
 #: is not (measured 2x slower).
-_LN_SCALE = np.float32(0.2 / np.log(10.0))
+_LN_SCALE = np.float32(bp.FEATURE_SCALE / np.log(10.0))
 
 
 def analysis(frames):
@@ -56,7 +56,7 @@ def low_band_features(spec):
     out += np.float32(bp.POWER_FLOOR)
     np.log(out, out=out)
     out *= _LN_SCALE
-    out += np.float32(1.0)
+    out += np.float32(bp.FEATURE_OFFSET)
     return out
 
 

@@ -55,6 +55,11 @@ def _save_atomic(model, path):
         model.save_state(path.with_name(ADVERSARIAL_STATE))
 
 
+def _patience_spent(state, patience):
+    """Whether a run's validation loss has not improved for ``patience`` epochs (never when None)."""
+    return bool(patience) and state["epochs_done"] - state.get("best_epoch", state["epochs_done"]) >= patience
+
+
 class _Checkpointer(keras.callbacks.Callback):
     """After every epoch: ``last.keras``, maybe ``best.keras``, ``history.csv``, then ``state.json``."""
 
@@ -107,14 +112,15 @@ class _Checkpointer(keras.callbacks.Callback):
             self.state.update(best_val_loss=val, best_val_mae_16bit=val_mae, best_epoch=epoch + 1)
         write_history(self.run_dir / HISTORY_NAME, self.rows)
         self.state["epochs_done"] = epoch + 1
+        stop = _patience_spent(self.state, self.patience)
+        if stop:
+            self.state["stopped_early"] = epoch + 1
         write_json_atomic(self.run_dir / STATE_NAME, self.state)
         self.log(f"epoch {epoch + 1}: loss {self.rows[-1]['loss']:.5g}, val loss {val:.5g}, val MAE {val_mae:.1f} "
                  f"(16-bit units), {seconds:.1f} s")
-        if self.patience and epoch + 1 - self.state.get("best_epoch", epoch + 1) >= self.patience:
+        if stop:
             self.log(f"stopping: no better validation loss for {self.patience} epoch(s), since epoch "
                      f"{self.state['best_epoch']} (--patience)")
-            self.state["stopped_early"] = epoch + 1
-            write_json_atomic(self.run_dir / STATE_NAME, self.state)
             self.model.stop_training = True
 
 
@@ -235,10 +241,11 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     if state["epochs_done"] >= epochs:
         log(f"{run_dir}: already trained for {state['epochs_done']} epochs (asked for {epochs}); nothing to do")
         return state
-    if patience and state["epochs_done"] - state.get("best_epoch", state["epochs_done"]) >= patience:
+    if _patience_spent(state, patience):
         log(f"{run_dir}: no better validation loss since epoch {state['best_epoch']} ({state['epochs_done']} "
             f"epochs done, --patience {patience}); nothing to do")
         return state
+    state.pop("stopped_early", None)  # this call trains on: an earlier stop no longer describes the run
 
     train_x, train_y = open_split(dataset_dir, "train")
     test_x, test_y = open_split(dataset_dir, "test")
