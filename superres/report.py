@@ -201,3 +201,98 @@ def write_report(result, path, model_dirs=(), clip_seconds=30.0):
     with atomic_output(path) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
     return Path(path)
+
+
+#: The blog's headline, MAE in 16-bit units on its test 20%.
+BLOG_MAE = {"naive": 1260, "network": 610}
+
+
+def _read_json(path):
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def blog_markdown(result, model_dir, machine="", data=""):
+    """The README section of ``make blog``: the blog's MAE table, the baselines beside it, and the training.
+
+    Parameters
+    ----------
+    result : dict
+        ``eval.py --json`` of the model's predictions: ``methods``, ``metrics``, ``mean[method][metric]``.
+    model_dir : path-like
+        The trained model folder (``config.json``, ``state.json``, ``history.csv``; ``config.json``'s
+        ``dataset_dir`` is read for the window counts when it is still there).
+    machine : str
+        Where it was trained (:func:`superres.bench.machine`).
+    data : str
+        What the song was (which file, excerpt, channels), as the caller cut it.
+
+    Returns
+    -------
+    str
+        Markdown; every figure comes from ``result`` and the model folder.
+    """
+    model_dir = Path(model_dir)
+    config = _read_json(model_dir / "config.json")
+    state = _read_json(model_dir / "state.json")
+    meta = _read_json(model_dir / config.get("dataset_dir", "-") / "meta.json") if config.get("dataset_dir") else {}
+    history = read_history(model_dir)
+    mean = result["mean"]
+    network = next(m for m in result["methods"] if m not in ("naive", "linear", "sinc"))
+    mae = {m: mean[m]["MAE"] for m in result["methods"]}
+
+    out = ["| | MAE, 16-bit units (this run) | the blog |", "|---|---|---|",
+           "| original | 0 | 0 |",
+           f"| naive upsample | {mae['naive']:.1f} | {BLOG_MAE['naive']} |",
+           f"| network (`{network}`) | {mae[network]:.1f} | {BLOG_MAE['network']} |", ""]
+    cols = [k for k in ("MAE", "SNR", "LSD", "LSD-HF", "HF energy", "SNR-LF") if k in result["metrics"]]
+    units = {"MAE": "16-bit", "SNR": "dB", "HF energy": "dB", "SNR-LF": "dB"}
+    out += [f"Every method on the same audio ({result.get('part', 'the test part')}):", "",
+            "| method | " + " | ".join(f"{k} ({units[k]})" if k in units else k for k in cols) + " |",
+            "|---|" + "---|" * len(cols)]
+    for m in result["methods"]:
+        name = f"network (`{m}`)" if m == network else m if m in ("naive", "linear", "sinc") else f"`{m}`"
+        out.append(f"| {name} | " + " | ".join(f"{mean[m][k]:.2f}" for k in cols) + " |")
+    out.append("")
+
+    # What it means, from the numbers: the blog compared with naive only; sinc is the baseline to beat.
+    ratio_naive, ratio_sinc = mae[network] / mae["naive"], mae[network] / mae["sinc"]
+    verdict = [f"Against the naive upsample the network's MAE is {ratio_naive:.2f}x (the blog: "
+               f"{BLOG_MAE['network'] / BLOG_MAE['naive']:.2f}x): it "
+               + ("beats naive, as the blog's did." if ratio_naive < 1 else "does not beat naive; the blog's did.")
+               + f" Against band-limited sinc interpolation, the baseline that matters, it is {ratio_sinc:.2f}x: it "
+               + ("beats sinc." if ratio_sinc < 1 else "does not beat sinc.")]
+    if "HF energy" in cols and "SNR-LF" in cols:
+        hf, lf = mean[network]["HF energy"], mean[network]["SNR-LF"] - mean["sinc"]["SNR-LF"]
+        verdict.append(f"Its energy above 11.025 kHz is {hf:+.1f} dB from the original's (sinc "
+                       f"{mean['sinc']['HF energy']:+.1f} dB, next to nothing); below 11.025 kHz its SNR is "
+                       f"{lf:+.2f} dB from sinc's.")
+    out += [" ".join(verdict), ""]
+
+    if history:
+        hours = sum(r.get("seconds", 0.0) for r in history) / 3600
+        best = min(history, key=lambda r: r["val_loss"])
+        rate = np.nanmean([r.get("samples_per_s", float("nan")) for r in history])
+        since = len(history) - best["epoch"]
+        stop = (f"stopped after {since} epoch(s) without a better validation MAE" if state.get("stopped_early")
+                else "stopped at the epoch limit or by hand")
+        lr = f"RMSprop lr {config.get('lr')}" + (f", time decay {config['decay']} per batch"
+                                                  if config.get("decay") else ", constant")
+        out += [f"Training: {len(history)} epochs ({history[-1].get('steps', 0):.0f} batches of "
+                f"{config.get('batch_size')} windows), {hours:.2f} h, {rate:,.0f} samples/s, {stop}; best "
+                f"validation MAE {best['val_mae_16bit']:.1f} at epoch {best['epoch']} (those weights are "
+                f"`best.keras`). {lr}, MAE loss, BiLSTM {config.get('units')} - Dense {config.get('dense')} - "
+                f"BiLSTM {config.get('units')} - Dense {config.get('dense')} - Dense {config.get('dense2')} - "
+                "Dense 1.", ""]
+    if meta.get("counts"):
+        steps = meta.get("window", 50)
+        out += [f"Data: {data + '; ' if data else ''}{meta['counts']['train']:,} training and "
+                f"{meta['counts']['test']:,} test windows of {steps} steps (first "
+                f"{meta.get('train_fraction', 0.8):.0%} / last {1 - meta.get('train_fraction', 0.8):.0%}).", ""]
+    if machine:
+        out += [f"Machine: {machine}.", ""]
+    return "\n".join(out).rstrip() + "\n"

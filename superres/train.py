@@ -4,7 +4,8 @@ A model folder (``models/<run>/``) holds:
 
 - ``config.json`` -- everything needed to rebuild the network and check its input (the model manifest);
 - ``last.keras`` -- weights and optimizer state after the latest finished epoch (for resuming);
-- ``best.keras`` -- the weights with the lowest validation loss so far (used by ``--predict``);
+- ``best.keras`` -- the weights with the lowest validation loss so far, without the optimizer's state (used by
+  ``--predict`` and ``--init-from``);
 - ``history.csv`` -- one row per epoch: losses, learning rate, time, throughput;
 - ``state.json`` -- epochs done and the best validation loss, written after the checkpoints.
 
@@ -46,7 +47,24 @@ def _check_settings(arch, given, meta, dataset_dir):
         raise UserError(f"{dataset_dir}: window {meta['window']} is not a multiple of {multiple}, as --arch {arch} "
                         f"needs; rebuild it with --window {multiple * max(1, meta['window'] // multiple)}")
 
+def _without_optimizer(model):
+    """An uncompiled twin of a compiled functional ``model`` holding its weights (else ``model`` itself).
+
+    ``best.keras`` only feeds prediction and ``--init-from``, which load it uncompiled; RMSprop's or Adam's
+    slots are as large again as the weights (the full-size BiLSTM: 26 MB instead of 13), and ``Model.save``
+    to ``.keras`` has no switch to leave them out. The adversarial trainer saves its generator alone anyway.
+    """
+    if getattr(model, "optimizer", None) is None or hasattr(model, "save_state"):
+        return model
+    # From the config alone: clone_model would compile the twin like the original, optimizer included.
+    twin = model.__class__.from_config(model.get_config())
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def _save_atomic(model, path):
+    if path.name == "best.keras":
+        model = _without_optimizer(model)
     with atomic_output(path) as tmp:  # the temporary name ends in .keras, as Model.save requires
         model.save(tmp)
     if hasattr(model, "save_state") and path.name == "last.keras":
@@ -184,6 +202,13 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
 
     config_path = run_dir / CONFIG_NAME
     resuming = config_path.is_file() and (run_dir / "last.keras").is_file() and (run_dir / STATE_NAME).is_file()
+    if not resuming and config_path.is_file() and (run_dir / "best.keras").is_file() and (run_dir / STATE_NAME).is_file():
+        # A finished model shipped without last.keras (models/bilstm-full: its optimizer state alone is 13 MB).
+        # Training it again from scratch would overwrite it, and it cannot resume: leave it as it is.
+        state = read_json(run_dir / STATE_NAME, "training state")
+        log(f"{run_dir}: a trained model without last.keras (the optimizer state resuming needs); nothing to "
+            "train. Train into another --model to run the training again.")
+        return state
     if resuming:
         config = load_config(run_dir)
         for k, v in given.items():

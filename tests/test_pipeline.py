@@ -54,6 +54,31 @@ def test_train_writes_model_folder(pipeline):
     assert json.loads((model / "state.json").read_text())["epochs_done"] == 2
 
 
+def _weights_file_groups(path):
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as z, h5py.File(io.BytesIO(z.read("model.weights.h5"))) as h:
+        return set(h.keys())
+
+
+def test_best_checkpoint_holds_the_weights_without_the_optimizer(pipeline):
+    import keras
+
+    model = pipeline["model"]
+    # last.keras resumes (optimizer state kept); best.keras only feeds prediction and --init-from.
+    assert "optimizer" in _weights_file_groups(model / "last.keras")
+    assert "optimizer" not in _weights_file_groups(model / "best.keras")
+    assert (model / "best.keras").stat().st_size < (model / "last.keras").stat().st_size
+    state = json.loads((model / "state.json").read_text())
+    best = keras.models.load_model(model / "best.keras", compile=False)
+    last = keras.models.load_model(model / "last.keras", compile=False)
+    same = all(np.array_equal(a, b) for a, b in zip(best.get_weights(), last.get_weights()))
+    assert same == (state["best_epoch"] == state["epochs_done"])
+
+
 def test_predict_output_length_channels_rate(pipeline):
     scan = json.loads((pipeline["scan"] / "manifest.json").read_text())
     for e in scan["files"]:

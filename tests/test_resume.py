@@ -59,6 +59,26 @@ def test_resume_refuses_changed_settings(pipeline, tmp_path):
     assert "nothing to do" in out
 
 
+def test_a_model_shipped_without_last_checkpoint_is_left_alone(pipeline, tmp_path):
+    import shutil
+
+    model = tmp_path / "shipped"
+    shutil.copytree(pipeline["model"], model)
+    (model / "last.keras").unlink()  # as models/bilstm-full ships
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model",
+                     model, "--epochs", "5", *TINY).stdout
+    assert "without last.keras" in out and "nothing to train" in out
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+    # A folder whose first epoch never finished (config.json only) still starts over.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    shutil.copy(pipeline["model"] / "config.json", fresh)
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model",
+               fresh, "--epochs", "1", *TINY)
+    assert json.loads((fresh / "state.json").read_text())["epochs_done"] == 1
+
+
 def test_history_written_before_a_column_was_added_still_reads(tmp_path):
     from superres.runs import read_history, write_history
 
