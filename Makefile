@@ -103,7 +103,7 @@ blog: $(STAMP)
 	    --json $(BLOG_MODEL)/results.json \
 	    --markdown $(BLOG_MODEL)/results.md --plots $(BLOG_MODEL)/plots
 	$(BIN)/python tools/blog_report.py $(BLOG_MODEL) $(BLOG_MODEL)/results.json $(BLOG_MODEL)/blog.md \
-	    --data "$(BLOG_SONG)$(if $(strip $(BLOG_EXCERPT)), ($(strip $(BLOG_EXCERPT))))"
+	    --data "$(BLOG_SONG)$(if $(strip $(BLOG_EXCERPT)), cut by tools/excerpt.py $(strip $(BLOG_EXCERPT)))"
 
 # The README's section "The blog's experiment" from the last make blog.
 blog-readme:

@@ -120,8 +120,8 @@ def _safe(name):
 def _all_pngs(result, model_dirs):
     for s in result["songs"]:
         yield f"{_safe(s['name'])}.png", spectrogram_png(_song_panels(result, s["name"]), s["name"])
-    for d in model_dirs:
-        yield f"history-{_safe(Path(d).name)}.png", history_png(d)
+    for d in dict.fromkeys(Path(d).resolve() for d in model_dirs):  # a model both predicted and run: once
+        yield f"history-{_safe(d.name)}.png", history_png(d)
 
 
 def _data_uri(mime, data):
@@ -268,9 +268,9 @@ def blog_markdown(result, model_dir, machine="", data=""):
                + ("beats sinc." if ratio_sinc < 1 else "does not beat sinc.")]
     if "HF energy" in cols and "SNR-LF" in cols:
         hf, lf = mean[network]["HF energy"], mean[network]["SNR-LF"] - mean["sinc"]["SNR-LF"]
-        verdict.append(f"Its energy above 11.025 kHz is {hf:+.1f} dB from the original's (sinc "
-                       f"{mean['sinc']['HF energy']:+.1f} dB, next to nothing); below 11.025 kHz its SNR is "
-                       f"{lf:+.2f} dB from sinc's.")
+        verdict.append(f"Its energy above 11.025 kHz is {hf:+.1f} dB relative to the original's (sinc "
+                       f"{mean['sinc']['HF energy']:+.1f} dB, next to nothing); its SNR below 11.025 kHz is "
+                       f"{abs(lf):.2f} dB {'below' if lf < 0 else 'above'} sinc's.")
     out += [" ".join(verdict), ""]
 
     if history:
@@ -279,7 +279,8 @@ def blog_markdown(result, model_dir, machine="", data=""):
         rate = np.nanmean([r.get("samples_per_s", float("nan")) for r in history])
         since = len(history) - best["epoch"]
         stop = (f"stopped after {since} epoch(s) without a better validation MAE" if state.get("stopped_early")
-                else "stopped at the epoch limit or by hand")
+                else "still improving when it was stopped (epoch limit, or by hand)" if since == 0
+                else f"stopped (epoch limit, or by hand) {since} epoch(s) after its best")
         lr = f"RMSprop lr {config.get('lr')}" + (f", time decay {config['decay']} per batch"
                                                   if config.get("decay") else ", constant")
         out += [f"Training: {len(history)} epochs ({history[-1].get('steps', 0):.0f} batches of "

@@ -202,7 +202,8 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
 
     config_path = run_dir / CONFIG_NAME
     resuming = config_path.is_file() and (run_dir / "last.keras").is_file() and (run_dir / STATE_NAME).is_file()
-    if not resuming and config_path.is_file() and (run_dir / "best.keras").is_file() and (run_dir / STATE_NAME).is_file():
+    shipped = all((run_dir / name).is_file() for name in (CONFIG_NAME, "best.keras", STATE_NAME))
+    if shipped and not resuming:
         # A finished model shipped without last.keras (models/bilstm-full: its optimizer state alone is 13 MB).
         # Training it again from scratch would overwrite it, and it cannot resume: leave it as it is.
         state = read_json(run_dir / STATE_NAME, "training state")

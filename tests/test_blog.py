@@ -42,7 +42,7 @@ def test_excerpt_refuses_a_start_past_the_end(tmp_path, capsys):
     assert not (tmp_path / "o.wav").exists()
 
 
-def _model_dir(tmp_path, stopped_early):
+def _model_dir(tmp_path, stopped_early, val=(0.03, 0.02, 0.025)):
     model = tmp_path / "models" / "net"
     model.mkdir(parents=True)
     dataset = tmp_path / "dataset"
@@ -56,7 +56,7 @@ def _model_dir(tmp_path, stopped_early):
     with open(model / "history.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["epoch", "loss", "val_loss", "val_mae_16bit", "seconds", "samples_per_s", "steps"])
-        for e, v in enumerate([0.03, 0.02, 0.025], 1):
+        for e, v in enumerate(val, 1):
             w.writerow([e, v, v, v * 32768, 1800, 3000, 100 * e])
     return model
 
@@ -80,7 +80,7 @@ def test_blog_summary_is_written_from_the_numbers(tmp_path, network_mae, beats_n
     assert "| original | 0 | 0 |" in text
     assert ("beats naive" in text) == beats_naive and ("does not beat naive" in text) != beats_naive
     assert ("it beats sinc" in text) == beats_sinc and ("does not beat sinc" in text) != beats_sinc
-    assert f"{network_mae / 400:.2f}x" in text
+    assert f"{network_mae / 400:.2f}x" in text and "1.00 dB below sinc's" in text
     # Training figures from history.csv and state.json: 3 epochs of 1800 s, best epoch 2.
     assert "3 epochs (300 batches of 64 windows), 1.50 h" in text
     assert "best validation MAE 655.4 at epoch 2" in text and "stopped after 1 epoch(s) without a better" in text
@@ -91,4 +91,6 @@ def test_blog_summary_is_written_from_the_numbers(tmp_path, network_mae, beats_n
 
 def test_blog_summary_says_when_training_was_not_stopped_by_patience(tmp_path):
     text = blog_markdown(_result(300), _model_dir(tmp_path, False))
-    assert "stopped at the epoch limit or by hand" in text and "Machine:" not in text
+    assert "stopped (epoch limit, or by hand) 1 epoch(s) after its best" in text and "Machine:" not in text
+    still = blog_markdown(_result(300), _model_dir(tmp_path / "b", False, val=(0.03, 0.02, 0.01)))
+    assert "still improving when it was stopped" in still and "best validation MAE 327.7 at epoch 3" in still
