@@ -207,15 +207,6 @@ def write_report(result, path, model_dirs=(), clip_seconds=30.0):
 BLOG_MAE = {"naive": 1260, "network": 610}
 
 
-def _read_json(path):
-    import json
-
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def blog_markdown(result, model_dir, machine="", data=""):
     """The README section of ``make blog``: the blog's MAE table, the baselines beside it, and the training.
 
@@ -224,8 +215,8 @@ def blog_markdown(result, model_dir, machine="", data=""):
     result : dict
         ``eval.py --json`` of the model's predictions: ``methods``, ``metrics``, ``mean[method][metric]``.
     model_dir : path-like
-        The trained model folder (``config.json``, ``state.json``, ``history.csv``; ``config.json``'s
-        ``dataset_dir`` is read for the window counts when it is still there).
+        The trained model folder (``config.json``, ``state.json``, ``history.csv``; the dataset its
+        ``config.json`` names is read for the window counts when it is still there).
     machine : str
         Where it was trained (:func:`superres.bench.machine`).
     data : str
@@ -236,10 +227,16 @@ def blog_markdown(result, model_dir, machine="", data=""):
     str
         Markdown; every figure comes from ``result`` and the model folder.
     """
+    from .dataset import META_NAME, load_meta
+    from .manifest import read_json
+    from .runs import STATE_NAME, load_config, model_path
+
     model_dir = Path(model_dir)
-    config = _read_json(model_dir / "config.json")
-    state = _read_json(model_dir / "state.json")
-    meta = _read_json(model_dir / config.get("dataset_dir", "-") / "meta.json") if config.get("dataset_dir") else {}
+    config = load_config(model_dir)
+    state = read_json(model_dir / STATE_NAME, "training state")
+    dataset_dir = model_path(model_dir, config, "dataset_dir")
+    # The dataset is a git-ignored stage output: a shipped model folder may outlive it.
+    meta = load_meta(dataset_dir) if (dataset_dir / META_NAME).is_file() else None
     history = read_history(model_dir)
     mean = result["mean"]
     network = next(m for m in result["methods"] if m not in ("naive", "linear", "sinc"))
@@ -289,11 +286,10 @@ def blog_markdown(result, model_dir, machine="", data=""):
                 f"`best.keras`). {lr}, MAE loss, BiLSTM {config.get('units')} - Dense {config.get('dense')} - "
                 f"BiLSTM {config.get('units')} - Dense {config.get('dense')} - Dense {config.get('dense2')} - "
                 "Dense 1.", ""]
-    if meta.get("counts"):
-        steps = meta.get("window", 50)
+    if meta:
         out += [f"Data: {data + '; ' if data else ''}{meta['counts']['train']:,} training and "
-                f"{meta['counts']['test']:,} test windows of {steps} steps (first "
-                f"{meta.get('train_fraction', 0.8):.0%} / last {1 - meta.get('train_fraction', 0.8):.0%}).", ""]
+                f"{meta['counts']['test']:,} test windows of {meta['window']} steps (first "
+                f"{meta['train_fraction']:.0%} / last {1 - meta['train_fraction']:.0%}).", ""]
     if machine:
         out += [f"Machine: {machine}.", ""]
     return "\n".join(out).rstrip() + "\n"

@@ -12,7 +12,9 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 import excerpt  # noqa: E402
+from superres.manifest import FORMAT_VERSION  # noqa: E402
 from superres.report import BLOG_MAE, blog_markdown  # noqa: E402
+from superres.runs import make_config  # noqa: E402
 
 
 def test_excerpt_cuts_the_span_and_mixes_down(tmp_path):
@@ -47,11 +49,13 @@ def _model_dir(tmp_path, stopped_early, val=(0.03, 0.02, 0.025)):
     model.mkdir(parents=True)
     dataset = tmp_path / "dataset"
     dataset.mkdir()
-    (dataset / "meta.json").write_text(json.dumps({"window": 50, "train_fraction": 0.8,
-                                                    "counts": {"train": 4000, "test": 1000}}))
-    (model / "config.json").write_text(json.dumps({"units": 300, "dense": 500, "dense2": 20, "lr": 1e-4,
-                                                   "decay": 0.0, "batch_size": 64,
-                                                   "dataset_dir": "../../dataset"}))
+    meta = {"stage": "dataset", "format_version": FORMAT_VERSION, "scan_dir": "../22k", "high_rate": 44100,
+            "low_rate": 22050, "factor": 2, "input": "naive", "window": 50, "hop": 50, "bits": 16,
+            "encoding": "bits", "train_fraction": 0.8, "counts": {"train": 4000, "test": 1000}, "songs": []}
+    (dataset / "meta.json").write_text(json.dumps(meta))
+    settings = {"arch": "bilstm", "units": 300, "dense": 500, "dense2": 20, "lr": 1e-4, "decay": 0.0,
+                "batch_size": 64, "seed": 0}
+    (model / "config.json").write_text(json.dumps(make_config(meta, dataset, settings, model)))
     (model / "state.json").write_text(json.dumps({"stopped_early": stopped_early}))
     with open(model / "history.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -92,5 +96,8 @@ def test_blog_summary_is_written_from_the_numbers(tmp_path, network_mae, beats_n
 def test_blog_summary_says_when_training_was_not_stopped_by_patience(tmp_path):
     text = blog_markdown(_result(300), _model_dir(tmp_path, False))
     assert "stopped (epoch limit, or by hand) 1 epoch(s) after its best" in text and "Machine:" not in text
+    # The dataset is git-ignored: a shipped model folder still reports, without the window counts.
+    (tmp_path / "dataset" / "meta.json").unlink()
+    assert "windows of" not in blog_markdown(_result(300), tmp_path / "models" / "net")
     still = blog_markdown(_result(300), _model_dir(tmp_path / "b", False, val=(0.03, 0.02, 0.01)))
     assert "still improving when it was stopped" in still and "best validation MAE 327.7 at epoch 3" in still
