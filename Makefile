@@ -26,8 +26,10 @@ MUSIC     ?= data/music
 MUSIC_OUT ?= data/music-run
 PRETRAINED ?= models/default
 # Two stages: the generator with the log-spectral loss and band-energy weight 1 (GEN_BASE), then a fine-tune
-# from its best weights with band-energy weight 3, which brings the top octave to its level (the default).
+# from its best weights with band-energy weight 3 (GEN_RUN), which brings the top octave to its level; GEN_RUN is
+# then shipped as the default (tools/ship_model.py: training never writes into a shipped model folder).
 GEN_BASE ?= models/gen-base
+GEN_RUN ?= models/gen-bw3
 GEN_BASE_TRAIN ?= --arch gen --epochs 3
 GEN_TRAIN ?= --arch gen --epochs 5 --band-weight 3 --init-from $(GEN_BASE)
 # The earlier default (spectral band replication), kept for the held-out comparison.
@@ -88,6 +90,8 @@ BLOG_SONG    ?= data/music/train/wesnoth-1.16-music/frantic.wav
 BLOG_EXCERPT ?= --start 40 --seconds 60 --mono
 BLOG_OUT     ?= data/blog-run
 BLOG_MODEL   ?= models/bilstm-full
+# The run folder the training writes (shipped models are read-only; tools/ship_model.py copies it into BLOG_MODEL).
+BLOG_RUN     ?= $(BLOG_OUT)/bilstm-full
 BLOG_TRAIN   ?= --epochs 200 --patience 3 --decay 0
 
 blog: $(STAMP)
@@ -97,7 +101,13 @@ blog: $(STAMP)
 	$(BIN)/python 10-scan.py --input $(BLOG_OUT)/original --output $(BLOG_OUT)/22k
 	test -f $(BLOG_OUT)/dataset/meta.json || \
 	    $(BIN)/python 20-make-dataset.py --input $(BLOG_OUT)/22k --output $(BLOG_OUT)/dataset
-	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(BLOG_OUT)/dataset --model $(BLOG_MODEL) $(BLOG_TRAIN)
+	@set -e; if [ -f $(BLOG_MODEL)/best.keras ] && [ ! -f $(BLOG_RUN)/config.json ]; then \
+	    echo "$(BLOG_MODEL): shipped trained; re-evaluating it (make blog BLOG_RUN=... trains a run of its own)"; \
+	else \
+	    $(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(BLOG_OUT)/dataset --model $(BLOG_RUN) \
+	        $(BLOG_TRAIN); \
+	    $(BIN)/python tools/ship_model.py $(BLOG_RUN) $(BLOG_MODEL); \
+	fi
 	$(BIN)/python rnn-super-resolution.py --predict --model $(BLOG_MODEL) --output $(BLOG_OUT)/predicted --overwrite
 	$(BIN)/python eval.py --predicted $(BLOG_OUT)/predicted --models $(BLOG_MODEL) --runtime onnx-int8 \
 	    --json $(BLOG_MODEL)/results.json \
@@ -158,7 +168,8 @@ bench: $(STAMP)
 music: $(STAMP)
 	$(BIN)/python tools/build_music_set.py --out $(MUSIC)
 
-# Train the default model (gen) on $(MUSIC)/train, resumably (re-run after an interruption: it continues),
+# Train the default model (gen) on $(MUSIC)/train into $(GEN_RUN), resumably (re-run after an interruption: it
+# continues), ship it as $(PRETRAINED),
 # score it on $(MUSIC)/heldout beside the baselines and the earlier sbr default, and write the results into
 # the model folder and the README. Hours on 2 CPU cores: see the README.
 pretrained: $(STAMP) $(VENV)/.visqol
@@ -167,10 +178,11 @@ pretrained: $(STAMP) $(VENV)/.visqol
 	$(BIN)/python 10-scan.py --input $(MUSIC)/heldout --output $(MUSIC_OUT)/heldout-22k; \
 	test -f $(MUSIC_OUT)/gen-dataset/meta.json || $(BIN)/python 20-make-dataset.py --input $(MUSIC_OUT)/train-22k \
 	    --output $(MUSIC_OUT)/gen-dataset --upsample sinc --encoding pcm --window 32768; \
-	test -f $(PRETRAINED)/last.keras || $(BIN)/python rnn-super-resolution.py --train --quiet \
+	test -f $(GEN_RUN)/last.keras || $(BIN)/python rnn-super-resolution.py --train --quiet \
 	    --dataset $(MUSIC_OUT)/gen-dataset --model $(GEN_BASE) $(GEN_BASE_TRAIN); \
-	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(MUSIC_OUT)/gen-dataset --model $(PRETRAINED) \
+	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(MUSIC_OUT)/gen-dataset --model $(GEN_RUN) \
 	    $(GEN_TRAIN); \
+	$(BIN)/python tools/ship_model.py $(GEN_RUN) $(PRETRAINED); \
 	$(BIN)/python eval.py --scan $(MUSIC_OUT)/heldout-22k --whole --models $(PRETRAINED) $(SBR_MODEL) \
 	    --visqol $(VISQOL_SECONDS) --json $(PRETRAINED)/heldout-results.json \
 	    --markdown $(PRETRAINED)/heldout-results.md; \

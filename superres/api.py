@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import (HIGH_RATE, LOW_RATE, MAX_RATE, MIN_RATE, SUBTYPES, check_finite, quantize, resample_blocks,
-                    to_float)
+from .audio import (HIGH_RATE, LOW_RATE, MAX_RATE, MIN_RATE, SUBTYPES, check_finite, output_format, quantize,
+                    resample_blocks, to_float)
+from .cli import MAX_SECONDS
 from .errors import UserError
 
 #: Loaded models, by (folder, weights, runtime, overlap, batch): a loop over many arrays loads each once.
@@ -50,7 +51,8 @@ def load_predictor(model=None, weights="best", runtime="auto", overlap=None, bat
     return _LOADED[key]
 
 
-def upsample(audio, rate, model=None, **options):
+def upsample(audio, rate, model=None, *, weights="best", runtime="auto", overlap=None, batch_size=None,
+             gain_db=0.0):
     """Upsample audio to 44.1 kHz with the network filling in 11.025-22.05 kHz.
 
     Parameters
@@ -62,8 +64,10 @@ def upsample(audio, rate, model=None, **options):
         Sample rate of ``audio``, Hz; anything other than 22050 is resampled to 22050 first (soxr VHQ).
     model : path-like or Predictor, optional
         See :func:`load_predictor`; default: the pretrained default model.
-    **options
-        ``weights``, ``runtime``, ``overlap``, ``batch_size``: see :func:`load_predictor`.
+    weights, runtime, overlap, batch_size
+        See :func:`load_predictor` (``overlap`` and ``batch_size`` as ``--overlap`` and ``--inference-batch``).
+    gain_db : float
+        Gain applied to the output before it is rounded and clipped, dB (as ``--gain``).
 
     Returns
     -------
@@ -83,15 +87,17 @@ def upsample(audio, rate, model=None, **options):
         raise UserError(f"rate must be a whole number of Hz in {MIN_RATE}-{MAX_RATE}, not {rate}")
     frames = x if x.ndim == 2 else x[:, None]
     as_float = to_float(frames) if frames.dtype == np.int16 else frames.astype(np.float64)
-    predictor = load_predictor(model, **options)
+    _check_gain(gain_db)
+    predictor = load_predictor(model, weights, runtime, overlap, batch_size)
     blocks = (as_float[i:i + _BLOCK] for i in range(0, as_float.shape[0], _BLOCK))
     low = resample_blocks(blocks, int(rate), LOW_RATE, frames.shape[1], frames.shape[0], _BLOCK)
-    out = np.concatenate(list(predictor.blocks(low, frames.shape[1])))
+    out = np.concatenate(list(predictor.blocks(low, frames.shape[1]))) * 10.0 ** (gain_db / 20.0)
     out = quantize(out, "PCM_16" if x.dtype == np.int16 else "FLOAT")
     return (out if x.ndim == 2 else out[:, 0]), HIGH_RATE
 
 
-def upsample_file(in_path, out_path, model=None, subtype="16", overwrite=False, chunk_seconds=10.0, **options):
+def upsample_file(in_path, out_path, model=None, *, subtype="16", overwrite=False, chunk_seconds=10.0,
+                  weights="best", runtime="auto", overlap=None, batch_size=None, gain_db=0.0):
     """Upsample one audio file to a 44.1 kHz file, as ``superres predict`` does, in bounded memory.
 
     Parameters
@@ -108,22 +114,31 @@ def upsample_file(in_path, out_path, model=None, subtype="16", overwrite=False, 
         Replace ``out_path`` if it exists (otherwise that is an error).
     chunk_seconds : float
         Audio processed per step.
-    **options
+    weights, runtime, overlap, batch_size
         See :func:`load_predictor`.
+    gain_db : float
+        Gain applied to the output before it is written, dB (as ``--gain``).
 
     Returns
     -------
     dict
-        What was done: input, output, rates, frames, channels.
+        What was done: input, output, rates, frames, channels, output samples clipped and the output's peak.
     """
     from .predict import predict_file
 
     out_path = Path(out_path)
     if subtype not in SUBTYPES:
         raise UserError(f"subtype must be one of {', '.join(SUBTYPES)}, not {subtype!r}")
+    output_format(out_path, SUBTYPES[subtype])  # before any work: an extension the writer cannot write
     if (out_path.exists() or out_path.is_symlink()) and not overwrite:
         raise UserError(f"{out_path}: exists; pass overwrite=True to replace it")
-    if not chunk_seconds > 0 or not np.isfinite(chunk_seconds):
-        raise UserError(f"chunk_seconds must be a positive number, not {chunk_seconds}")
-    return predict_file(load_predictor(model, **options), in_path, out_path, chunk_seconds,
-                        SUBTYPES[subtype])
+    if not 0 < chunk_seconds <= MAX_SECONDS:  # also false for NaN
+        raise UserError(f"chunk_seconds must be a positive number of seconds up to {MAX_SECONDS}, not {chunk_seconds}")
+    _check_gain(gain_db)
+    return predict_file(load_predictor(model, weights, runtime, overlap, batch_size), in_path, out_path,
+                        chunk_seconds, SUBTYPES[subtype], gain_db=gain_db)
+
+
+def _check_gain(gain_db):
+    if not isinstance(gain_db, (int, float)) or not -144 <= gain_db <= 144:
+        raise UserError(f"gain_db must be a number of dB between -144 and 144, not {gain_db!r}")

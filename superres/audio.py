@@ -18,7 +18,7 @@ import soundfile as sf
 import soxr
 
 from .errors import UserError, check_interrupted
-from .manifest import make_tempfile
+from .manifest import link_loop, make_tempfile
 
 #: The rate of the originals and of the network's output, Hz.
 HIGH_RATE = 44100
@@ -34,9 +34,12 @@ MIN_RATE, MAX_RATE = 8000, 384000
 #: Extensions accepted as prediction input (lower case).
 READ_EXTENSIONS = (".wav", ".flac", ".ogg")
 
-_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+#: Extensions the writers write (lower case), and their libsndfile formats: lossless ones only. OGG is read but
+#: not written: Vorbis is lossy, and libsndfile writes none of the PCM sample formats into it.
+WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 #: Output sample formats offered to the user (``--subtype``), by libsndfile subtype.
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
+_SUBTYPE_NAMES = {"PCM_16": "16-bit", "PCM_24": "24-bit", "FLOAT": "32-bit float"}
 
 
 def list_audio_files(root, extensions=SCAN_EXTENSIONS, problems=None):
@@ -48,10 +51,14 @@ def list_audio_files(root, extensions=SCAN_EXTENSIONS, problems=None):
     Parameters
     ----------
     problems : list, optional
-        Receives ``(path, message)`` for each symbolic link with an audio extension whose target is missing,
-        so that the batch summary can list it rather than drop it without a word.
+        Receives ``(path, message)`` for each symbolic link with an audio extension whose target is missing or
+        that leads back to itself (a loop), so that the batch summary can list it rather than drop it without
+        a word.
     """
     root = Path(root)
+    if link_loop(root):
+        raise UserError(f"{root}: symbolic link loop (the link leads back to itself); point it at a folder of "
+                        "audio files, or give that folder")
     if not root.is_dir():
         raise UserError(f"{root}: folder not found; create it and put your audio files in it")
     found = []
@@ -60,8 +67,13 @@ def list_audio_files(root, extensions=SCAN_EXTENSIONS, problems=None):
             continue
         if p.is_file():
             found.append(p.relative_to(root))
-        elif p.is_symlink() and not p.exists() and problems is not None:
-            problems.append((p, f"{p}: broken symbolic link (its target {os.readlink(p)} is missing); skipped"))
+        elif p.is_symlink() and problems is not None:
+            if link_loop(p):
+                problems.append((p, f"{p}: symbolic link loop (its target {os.readlink(p)} leads back to it); "
+                                    "skipped"))
+            elif not p.exists():
+                problems.append((p, f"{p}: broken symbolic link (its target {os.readlink(p)} is missing); "
+                                    "skipped"))
     if problems is not None:
         problems.sort(key=lambda f: str(f[0]))
     return sorted(found, key=lambda p: p.as_posix())
@@ -269,17 +281,42 @@ def naive_upsample(x, factor=FACTOR):
     return np.repeat(x, factor, axis=0)
 
 
-def linear_upsample(x, factor=FACTOR):
-    """Linear interpolation between neighbouring samples: shape (n, c) -> (n * factor, c).
+def naive_blocks(blocks):
+    """:func:`naive_upsample` of a stream of blocks (n, c), block by block."""
+    for x in blocks:
+        yield naive_upsample(x)
 
-    Output sample ``i`` sits at input position ``i / factor``; past the last input sample the last value is
-    held.
+
+def linear_blocks(blocks):
+    """Linear interpolation between neighbouring samples, 2x, of a stream of blocks (n, c).
+
+    Output sample ``i`` sits at input position ``i / 2``: the input samples, and between two of them their
+    mean; past the last input sample the last value is held. int16 blocks give int16 (rounded), float give
+    float64. The output has twice the input's frames, however the stream is cut.
     """
-    n = x.shape[0]
-    pos = np.arange(n * factor) / factor
-    xf = np.asarray(x, dtype=np.float64)
-    out = np.stack([np.interp(pos, np.arange(n), xf[:, c]) for c in range(x.shape[1])], axis=1)
-    return to_int16(out / 32768.0) if x.dtype == np.int16 else out
+    prev = None
+    for x in blocks:
+        if not x.shape[0]:
+            continue
+        is_int = x.dtype == np.int16
+        s = np.asarray(x if prev is None else np.concatenate([prev, x]), np.float64)
+        out = np.empty((2 * (s.shape[0] - 1), s.shape[1]))
+        out[0::2] = s[:-1]
+        out[1::2] = (s[:-1] + s[1:]) / 2
+        prev = x[-1:]
+        yield to_int16(out / 32768.0) if is_int else out
+    if prev is not None:
+        last = np.repeat(np.asarray(prev, np.float64), 2, axis=0)
+        yield to_int16(last / 32768.0) if prev.dtype == np.int16 else last
+
+
+def linear_upsample(x, factor=FACTOR):
+    """Linear interpolation between neighbouring samples: shape (n, c) -> (n * 2, c) (see :func:`linear_blocks`)."""
+    if factor != FACTOR:
+        raise ValueError(f"linear upsampling is by {FACTOR}")
+    parts = list(linear_blocks([x]))
+    return np.concatenate(parts) if parts else np.zeros((0,) + x.shape[1:], x.dtype if x.dtype == np.int16 else
+                                                        np.float64)
 
 
 def sinc_upsample(x, factor=FACTOR, rate_in=LOW_RATE):
@@ -364,27 +401,62 @@ def quantize(x, subtype):
     raise ValueError(f"unknown subtype {subtype!r}")
 
 
+#: Per output subtype: the largest and smallest float sample that :func:`quantize` keeps unclipped.
+_FULL_SCALE = {"PCM_16": ((2 ** 15 - 0.5) / 2 ** 15, -(2 ** 15 + 0.5) / 2 ** 15),
+               "PCM_24": ((2 ** 23 - 0.5) / 2 ** 23, -(2 ** 23 + 0.5) / 2 ** 23),
+               "FLOAT": (1.0, -1.0)}
+
+
+def clipped_samples(x, subtype):
+    """How many samples of ``x`` (float, full scale 1.0) :func:`quantize` clips to full scale for ``subtype``."""
+    hi, lo = _FULL_SCALE[subtype]
+    return int(np.count_nonzero(x > hi) + np.count_nonzero(x < lo))
+
+
+def output_format(path, subtype="PCM_16"):
+    """The libsndfile format :func:`write_audio` and :func:`open_atomic_writer` write ``path`` in, from its
+    extension; a :class:`UserError` naming the file if that extension, or ``subtype`` in it, cannot be written
+    losslessly.
+
+    Parameters
+    ----------
+    path : path-like
+    subtype : str
+        libsndfile subtype (:data:`SUBTYPES`' values).
+    """
+    path = Path(path)
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        what = f"{path.suffix} files" if path.suffix else "a file without an extension"
+        raise UserError(f"{path}: cannot write {what}; name the output .wav or .flac (lossless)")
+    if subtype not in sf.available_subtypes():  # not a file's problem: the caller's
+        raise ValueError(f"unknown libsndfile subtype {subtype!r}")
+    if not sf.check_format(fmt, subtype):
+        raise UserError(f"{path}: {fmt} cannot hold {_SUBTYPE_NAMES.get(subtype, subtype)} samples; write .wav, or "
+                        "16- or 24-bit samples to .wav or .flac")
+    return fmt
+
+
 def write_audio(path, data, rate, subtype="PCM_16"):
     """Write ``data`` (frames, channels) to ``path`` atomically; the format follows the extension.
 
     int16 data is written as stored; float data is written as float and converted by libsndfile to
-    ``subtype``.
+    ``subtype``. An output that cannot be written losslessly is refused first (:func:`output_format`).
     """
     path = Path(path)
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise UserError(f"{path}: unsupported output extension; use .wav or .flac")
+    fmt = output_format(path, subtype)
     with atomic_output(path) as tmp:
         sf.write(tmp, data, rate, subtype=subtype, format=fmt)
 
 
 @contextmanager
 def open_atomic_writer(path, rate, channels, subtype="PCM_16"):
-    """Open a :class:`soundfile.SoundFile` for block-wise writing; it appears under ``path`` only on success."""
+    """Open a :class:`soundfile.SoundFile` for block-wise writing; it appears under ``path`` only on success.
+
+    An output that cannot be written losslessly is refused before anything is created (:func:`output_format`).
+    """
     path = Path(path)
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise UserError(f"{path}: unsupported output extension; use .wav or .flac")
+    fmt = output_format(path, subtype)
     with atomic_output(path) as tmp:
         with sf.SoundFile(tmp, "w", samplerate=rate, channels=channels, subtype=subtype, format=fmt) as f:
             yield f

@@ -115,12 +115,58 @@ def _option_type(kind, accept, wanted, doc):
     return parse
 
 
-positive_int = _option_type(int, lambda v: v >= 1, "a positive integer", "An integer >= 1.")
-nonnegative_int = _option_type(int, lambda v: v >= 0, "0 or a positive integer", "An integer >= 0.")
+# Upper bounds: every number is refused beyond what the code that takes it can hold, so that an absurd value
+# is one "error: argument --NAME" line here rather than an OverflowError or an allocation failure later. Whether
+# a network of the given sizes fits this machine's memory is checked apart, once its window is known
+# (:func:`superres.archs.check_fits`).
+
+#: Largest count or size (layer widths, windows, hops, batches, epochs): a 32-bit signed integer. Sizes past it
+#: are far beyond what any memory holds (the memory checks refuse much smaller ones), and past 64 bits numpy and
+#: TensorFlow fail with an OverflowError rather than a message.
+MAX_INT = 2 ** 31 - 1
+#: Largest random seed: what ``numpy.random.seed`` (called by ``keras.utils.set_random_seed``) accepts.
+MAX_SEED = 2 ** 32 - 1
+#: Largest float setting (learning rate, decay, loss weights): the largest float32, the network's arithmetic.
+MAX_FLOAT32 = 3.4028234663852886e38
+#: Longest stretch of audio an option may name (``--chunk-seconds``, ``--clip-seconds``, ``--visqol``): 2**31 - 1
+#: frames at 44.1 kHz, 13.5 hours. Such a stretch is held as one array (a stereo chunk of that length alone is
+#: 34 GB of float64), and every frame count of it stays within 32-bit integers.
+MAX_SECONDS = MAX_INT // 44100
+#: Longest wait (``--worker-timeout``): what ``select`` and ``threading`` take as a timeout, about 292 years.
+MAX_WAIT_SECONDS = 9223372036
+
+
+def _below(kind, hi):
+    """`` up to HI`` for a message: the upper bound as the user would type it."""
+    whole = kind is int or (float(hi).is_integer() and hi < 1e15)
+    return f" up to {int(hi)}" if whole else f" up to {hi:.8g}"
+
+
+def int_range(lo, hi, what=None):
+    """An argparse ``type=``: an integer from ``lo`` to ``hi``, else "must be WHAT up to HI (got ...)"."""
+    what = what or {0: "0 or a positive integer", 1: "a positive integer"}.get(lo, f"an integer >= {lo}")
+    return _option_type(int, lambda v: lo <= v <= hi, what + _below(int, hi), f"An integer from {lo} to {hi}.")
+
+
+def float_range(lo, hi, what, open_low=False):
+    """An argparse ``type=``: a finite number from ``lo`` (excluded if ``open_low``) to ``hi``."""
+    return _option_type(float, lambda v: (v > lo if open_low else v >= lo) and v <= hi, what + _below(float, hi),
+                        f"A finite number {'>' if open_low else '>='} {lo:g} and <= {hi:g}.")
+
+
+positive_int = int_range(1, MAX_INT)
+nonnegative_int = int_range(0, MAX_INT)
 #: A whole number of 22.05 kHz frames in 44.1 kHz steps.
-even_int = _option_type(int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2", "An even integer >= 2.")
-positive_float = _option_type(float, lambda v: v > 0, "a positive number", "A finite number > 0.")
-nonnegative_float = _option_type(float, lambda v: v >= 0, "0 or a positive number", "A finite number >= 0.")
+even_int = _option_type(int, lambda v: 2 <= v <= MAX_INT and v % 2 == 0, f"an even integer from 2 to {MAX_INT}",
+                        f"An even integer from 2 to {MAX_INT}.")
+seed = int_range(0, MAX_SEED)
+positive_float = float_range(0, MAX_FLOAT32, "a positive number", open_low=True)
+nonnegative_float = float_range(0, MAX_FLOAT32, "0 or a positive number")
+#: Seconds of audio.
+positive_seconds = float_range(0, MAX_SECONDS, "a positive number of seconds", open_low=True)
+nonnegative_seconds = float_range(0, MAX_SECONDS, "0 or a positive number of seconds")
+#: Seconds to wait; 0 for ever.
+wait_seconds = float_range(0, MAX_WAIT_SECONDS, "0 or a positive number of seconds")
 fraction = _option_type(float, lambda v: 0 < v < 1, "between 0 and 1, exclusive", "A number strictly between 0 and 1.")
 
 

@@ -11,8 +11,21 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import (HelpFormatter, even_int, exit_process, fraction, nonnegative_float, nonnegative_int,
-                  positive_float, positive_int, quiet_backend, run)
+from .cli import (HelpFormatter, _option_type, even_int, exit_process, fraction, nonnegative_float, nonnegative_int,
+                  nonnegative_seconds, positive_float, positive_int, positive_seconds, quiet_backend, run, seed,
+                  wait_seconds)
+
+#: ``--gain``: dB within what a 24-bit output can hold either way.
+gain_db = _option_type(float, lambda v: -144 <= v <= 144, "a gain in dB between -144 and 144", "A gain in dB.")
+
+
+def _sbr_bands():
+    """``--bands``: equal bands of the sbr band plan's top-octave bins, so a divisor of their number."""
+    from .archs import SBR_TOP_BINS
+
+    return _option_type(int, lambda v: 1 <= v <= SBR_TOP_BINS and SBR_TOP_BINS % v == 0,
+                        f"a divisor of {SBR_TOP_BINS}, the sbr top octave's STFT bins (1, 2, 4, ..., {SBR_TOP_BINS})",
+                        f"A divisor of {SBR_TOP_BINS}.")
 
 SCAN_HELP = "Stage 10: downsample the 44.1 kHz originals to 22.05 kHz (band-limited, soxr VHQ, 16-bit)."
 DATASET_HELP = ("Stage 20: encode the songs as 16-bit binary vectors in windows; first 80% of each song to train, "
@@ -22,8 +35,12 @@ PREDICT_HELP = "Upsample 22.05 kHz audio files to 44.1 kHz with a trained networ
 EVAL_HELP = """Score the network against the original next to the naive, linear and sinc (soxr) baselines.
 
 Metrics: MAE (16-bit units), SNR (dB), log-spectral distance over the whole band (LSD) and over the
-reconstructed band 11.025-22.05 kHz (LSD-HF), and the energy above 11.025 kHz relative to the original.
-By default each song's test part (the last 20%, never trained on) is scored."""
+reconstructed band 11.025-22.05 kHz (LSD-HF), HF energy (the energy above 11.025 kHz relative to the
+original's, dB), SNR-LF (the SNR below 11.025 kHz, what a model must not damage), band error (the worst
+500 Hz band's long-term level from 9 to 20 kHz against the original's, dB) and edge step (the level step
+across 11.025 kHz against the original's, dB); ViSQOL with --visqol. Every song is streamed block by block:
+memory does not grow with its length. By default each song's test part (the last 20%, never trained on) is
+scored; the tables give the mean, the duration-weighted mean and the median over songs."""
 
 
 def _parser(description, prog=None):
@@ -66,6 +83,9 @@ def add_dataset_options(p):
 
     p.add_argument("--input", default="data/22k", help="output folder of 10-scan.py")
     p.add_argument("--output", default="data/dataset", help="folder for the .npy arrays and meta.json")
+    p.add_argument("--originals", default=None, metavar="DIR",
+                   help="the 44.1 kHz originals 10-scan.py read, for a scan folder moved or copied without them "
+                        "(default: where the scan's manifest says)")
     p.add_argument("--window", type=even_int, default=50, help="window length in 44.1 kHz steps (even)")
     p.add_argument("--hop", type=positive_int, default=None,
                    help="steps between windows (default: the window length, no overlap)")
@@ -82,7 +102,7 @@ def dataset_main(args):
     from .dataset import build_dataset
 
     meta = build_dataset(args.input, args.output, args.window, args.hop, args.train_fraction,
-                         input=args.upsample, encoding=args.encoding)
+                         input=args.upsample, encoding=args.encoding, originals=args.originals)
     c = meta["counts"]
     print(f"{c['train']} train and {c['test']} test windows of {meta['window']} steps -> {args.output}")
 
@@ -110,7 +130,7 @@ def add_train_options(t):
                    help="bilstm: width of the last hidden dense layer [20]")
     t.add_argument("--channels", type=positive_int, default=None,
                    help="sbr: width of its dense and conv layers [64]")
-    t.add_argument("--bands", type=positive_int, default=None, help="sbr: envelope bands over 11-22 kHz [32]")
+    t.add_argument("--bands", type=_sbr_bands(), default=None, help="sbr: envelope bands over 11-22 kHz [32]")
     t.add_argument("--kernel", type=positive_int, default=None,
                    help="sbr, gen: conv width in STFT frames [sbr 5, gen 7]")
     t.add_argument("--wave-weight", type=nonnegative_float, default=None,
@@ -137,9 +157,9 @@ def add_train_options(t):
                    help="learning-rate time decay per batch, lr/(1+decay*step) [bilstm 0.03, sbr and gen 0]")
     t.add_argument("--batch-size", type=positive_int, default=None,
                    help="windows per batch [bilstm 64, sbr and gen 16]")
-    t.add_argument("--seed", type=nonnegative_int, default=None, help="random seed [0]")
+    t.add_argument("--seed", type=seed, default=None, help="random seed [0]")
     t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
-    t.add_argument("--worker-timeout", type=nonnegative_float, default=None, metavar="SECONDS",
+    t.add_argument("--worker-timeout", type=wait_seconds, default=None, metavar="SECONDS",
                    help="with TF_CONFIG (several machines): give up if not every worker has started within this "
                         "time; 0 waits forever [600]")
 
@@ -173,11 +193,15 @@ def add_predict_options(r):
     r.add_argument("--inference-batch", type=positive_int, default=None,
                    help="windows per inference call (default: what is fastest on a CPU, 64 to 1024 by network "
                         "size for bilstm, 4 for sbr; more on a GPU)")
-    r.add_argument("--chunk-seconds", type=positive_float, default=10.0,
+    r.add_argument("--chunk-seconds", type=positive_seconds, default=10.0,
                    help="seconds of audio read and processed per step (bounds memory)")
     r.add_argument("--overlap", type=nonnegative_int, default=None,
                    help="44.1 kHz steps shared by consecutive windows, crossfaded; less than the window (default: "
                         "bilstm half the window, 0 for none as in the blog, twice as fast; sbr 4096 of its 65536)")
+    r.add_argument("--gain", type=gain_db, default=0.0, metavar="DB",
+                   help="gain applied to the output before it is written, dB: a negative gain keeps the headroom "
+                        "the restored top band can need above a loud input's peaks (samples clipped at full scale "
+                        "are counted and reported per file, with the gain that avoids them)")
     r.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto",
                    help="auto: onnx for gen models (no TensorFlow), keras for the others; keras: the network as "
                         "trained; onnx: ONNX Runtime, float32 (gen, bilstm); onnx-int8 (bilstm): int8 weights "
@@ -191,14 +215,18 @@ def predict_main(args):
     # The backend is imported (quietly) only if the model needs it: a gen model on ONNX Runtime does not.
     failures = predict_paths(args.model, args.inputs, args.output, args.inference_batch, args.chunk_seconds,
                              SUBTYPES[args.subtype], args.weights, overlap=args.overlap, runtime=args.runtime,
-                             overwrite=args.overwrite, before_keras=lambda: quiet_backend(args.debug))
+                             overwrite=args.overwrite, before_keras=lambda: quiet_backend(args.debug),
+                             gain_db=args.gain)
     return _report_failures(failures)
 
 
 def _model_option(p, training):
+    from .runs import TRAINED_MODEL
+
     if training:
-        p.add_argument("--model", default="models/default",
-                       help="model folder (weights, config.json, history.csv) to train into or resume")
+        p.add_argument("--model", default=TRAINED_MODEL,
+                       help="model folder (weights, config.json, history.csv) to train into or resume; the models "
+                            "shipped with superres are read-only (--init-from one of them to fine-tune it)")
     else:
         p.add_argument("--model", default=None,
                        help="model folder (weights, config.json, history.csv); default: the pretrained model "
@@ -221,10 +249,13 @@ def add_eval_options(p):
                           "for the others), keras, onnx, onnx-int8 (bilstm only)")
     src.add_argument("--scan", default=None, metavar="DIR",
                      help="10-scan.py output with the songs (default: the first model's)")
+    src.add_argument("--originals", default=None, metavar="DIR",
+                     help="the 44.1 kHz originals the scan read, for a scan folder moved or copied without them "
+                          "(default: where the scan's manifest says)")
     src.add_argument("--whole", action="store_true", help="score whole songs, not just their test parts")
     src.add_argument("--songs", nargs="+", default=None, metavar="NAME",
                      help="score only these songs of the scan (names as the tables show them)")
-    src.add_argument("--visqol", type=nonnegative_float, nargs="?", const=30.0, default=None, metavar="SECONDS",
+    src.add_argument("--visqol", type=nonnegative_seconds, nargs="?", const=30.0, default=None, metavar="SECONDS",
                      help="add ViSQOL (audio mode; optional package: make visqol), scored on SECONDS from the "
                           "middle of each song [30; 0: the whole song]")
     src.add_argument("--train-fraction", type=fraction, default=None,
@@ -238,8 +269,9 @@ def add_eval_options(p):
     out.add_argument("--plots", metavar="DIR", help="write a spectrogram PNG per song and a training-history "
                                                     "PNG per model")
     out.add_argument("--report", metavar="PATH", help="write a self-contained HTML listening report")
-    out.add_argument("--clip-seconds", type=positive_float, default=30.0,
-                     help="longest excerpt per report player, seconds")
+    out.add_argument("--clip-seconds", type=positive_seconds, default=30.0,
+                     help="seconds of each song, from the start of its scored part, kept for the report's players "
+                          "and the spectrogram plots (the scores cover the whole part)")
     out.add_argument("--mean-only", action="store_true", help="print only the mean table")
 
 
@@ -253,15 +285,17 @@ def eval_main(args):
     keep_audio = bool(args.report or args.plots)
     result = evaluate(predicted, args.models, args.scan, args.train_fraction, args.whole, args.pairs,
                       keep_audio=keep_audio, log=lambda s: print(s, file=sys.stderr), runtimes=args.runtime,
-                      visqol_seconds=args.visqol, only=args.songs)
+                      visqol_seconds=args.visqol, only=args.songs, keep_seconds=args.clip_seconds,
+                      originals=args.originals)
     print(format_result(result, per_song=not args.mean_only))
     if args.markdown:
         write_text(args.markdown, format_result(result, markdown=True, per_song=not args.mean_only) + "\n")
     if args.json:
         numbers = {k: v for k, v in result.items() if k != "audio"}
         write_text(args.json, json.dumps(numbers, indent=2, allow_nan=True) + "\n")
+    # The training history of each model (plots and report); a prediction folder's model may be elsewhere.
     model_dirs = list(dict.fromkeys([str(Path(d).resolve()) for d in args.models]
-                                    + [str(prediction_model_dir(d)) for d in predicted]))
+                                    + [str(d) for d in map(prediction_model_dir, predicted) if d is not None]))
     if args.plots:
         from .report import write_pngs
 
@@ -318,13 +352,16 @@ def blog_main(argv):
     An option of the other mode (``--chunk-seconds`` with ``--train``, ``--epochs`` with ``--predict``) is an
     error, not ignored.
     """
+    from .runs import TRAINED_MODEL
+
     p = _parser("Train the super-resolution network (--train) or apply it to 22.05 kHz audio (--predict).")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--train", action="store_true", help="train (or resume) the run in --model")
     mode.add_argument("--predict", action="store_true", help="upsample files with the model in --model")
     p.add_argument("--model", default=None,
-                   help="model folder (weights, config.json, history.csv); default: models/default (for "
-                        "--predict: the pretrained model shipped with superres)")
+                   help=f"model folder (weights, config.json, history.csv); default: {TRAINED_MODEL}, what --train "
+                        "trains (for --predict: the pretrained model shipped with superres until --train has "
+                        "trained one)")
     train_group = p.add_argument_group("training (--train)")
     add_train_options(train_group)
     predict_group = p.add_argument_group("prediction (--predict)")
@@ -338,8 +375,10 @@ def blog_main(argv):
             p.error(f"{name} is a {'--predict' if args.train else '--train'} option; it does nothing with "
                     f"{'--train' if args.train else '--predict'}")
     if args.train:
-        args.model = args.model or "models/default"
+        args.model = args.model or TRAINED_MODEL
         return train_main(args)
+    if args.model is None and (Path(TRAINED_MODEL) / "config.json").is_file():
+        args.model = TRAINED_MODEL  # the blog's flow: --predict applies what --train made
     return predict_main(args)
 
 

@@ -27,7 +27,7 @@ from numpy.lib.format import open_memmap
 from .audio import FACTOR, HIGH_RATE, LOW_RATE, audio_info, fit_length, naive_upsample, read_audio, sinc_upsample
 from .encoding import BITS, int16_to_bits
 from .errors import UserError, check_interrupted
-from .manifest import FORMAT_VERSION, read_manifest, relative_path, write_json_atomic
+from .manifest import FORMAT_VERSION, permission_denied, read_manifest, relative_path, write_json_atomic
 from .scan import load_scan, reference_path
 
 META_NAME = "meta.json"
@@ -37,8 +37,9 @@ ENCODINGS = {"bits": "int16 two's complement, 16 bits, MSB (sign) first, uint8 0
 #: How the 22.05 kHz signal is brought to 44.1 kHz before encoding.
 INPUTS = ("naive", "sinc")
 SPLITS = ("train", "test")
-#: Windows encoded per block while writing; bounds memory to about 8 MB per block.
-_BLOCK_WINDOWS = 8192
+#: Steps (windows x window length) encoded per block while writing: 8192 of the blog's 50-step windows, about
+#: 8 MB of bits per block. Counted in steps, not windows, so that memory stays bounded for long windows too.
+_BLOCK_STEPS = 8192 * 50
 
 
 def split_point(frames, train_fraction=0.8):
@@ -67,7 +68,7 @@ def upsample_input(low, kind):
 
 
 def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, log=print, input="naive",
-                  encoding="bits"):
+                  encoding="bits", originals=None):
     """Encode every scanned song into the train/test arrays.
 
     Parameters
@@ -86,6 +87,9 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
         How the 22.05 kHz signal is upsampled to the network's input.
     encoding : {"bits", "pcm"}
         How input samples are stored: 16-bit vectors (the blog) or plain int16.
+    originals : path-like, optional
+        The folder of the 44.1 kHz originals the scan read, for a scan folder moved or copied without them
+        (default: where the scan manifest says, relative to the scan folder).
 
     Returns
     -------
@@ -102,7 +106,7 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
         raise UserError(f"train fraction must be between 0 and 1 (got {train_fraction})")
     scan_dir, out_dir = Path(scan_dir), Path(out_dir)
     scan = load_scan(scan_dir)
-    _check_sources(scan, scan_dir)
+    _check_sources(scan, scan_dir, originals)
     _check_output(out_dir)
 
     songs, counts = [], {k: 0 for k in SPLITS}
@@ -141,7 +145,8 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
     except OSError as e:
         raise UserError(f"{out_dir.parent}: cannot write there ({e.strerror or e}); choose another --output")
     try:
-        _write_arrays(building, scan, scan_dir, songs, counts, window, hop, train_fraction, input, encoding, log)
+        _write_arrays(building, scan, scan_dir, songs, counts, window, hop, train_fraction, input, encoding, log,
+                      originals)
         write_json_atomic(building / META_NAME, meta)
         _swap_in(building, out_dir)
     except OSError as e:
@@ -173,11 +178,11 @@ def _check_output(out_dir):
             raise UserError(f"{parent}: cannot create it ({e.strerror or e}); choose another --output")
 
 
-def _check_sources(scan, scan_dir):
+def _check_sources(scan, scan_dir, originals=None):
     """Every file the scan lists must still be there, as the scan wrote it, before anything is built."""
     for e in scan["files"]:
         for path, rate, frames in ((scan_dir / e["output"], LOW_RATE, e["frames_low"]),
-                                   (reference_path(scan, e, scan_dir), HIGH_RATE, e["frames_high"])):
+                                   (reference_path(scan, e, scan_dir, originals), HIGH_RATE, e["frames_high"])):
             info = audio_info(path)
             if info.samplerate != rate or info.channels != e["channels"] or abs(info.frames - frames) > 1:
                 raise UserError(f"{path}: changed since 10-scan.py ran ({info.samplerate} Hz, {info.channels} "
@@ -202,7 +207,8 @@ def _swap_in(building, out_dir):
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_arrays(folder, scan, scan_dir, songs, counts, window, hop, train_fraction, input, encoding, log):
+def _write_arrays(folder, scan, scan_dir, songs, counts, window, hop, train_fraction, input, encoding, log,
+                  originals=None):
     """Encode every song into ``folder``'s four arrays, block by block through memmaps."""
     arrays = {}
     for k in SPLITS:
@@ -213,7 +219,7 @@ def _write_arrays(folder, scan, scan_dir, songs, counts, window, hop, train_frac
 
     pos = {k: 0 for k in SPLITS}
     for e, song in zip(scan["files"], songs):
-        ref, ref_rate = read_audio(reference_path(scan, e, scan_dir), "int16")
+        ref, ref_rate = read_audio(reference_path(scan, e, scan_dir, originals), "int16")
         low, low_rate = read_audio(scan_dir / e["output"], "int16")
         if ref_rate != HIGH_RATE or low_rate != LOW_RATE or ref.shape[1] != low.shape[1]:
             raise UserError(f"{scan_dir / e['output']}: rates or channels differ from the scan manifest; "
@@ -224,10 +230,11 @@ def _write_arrays(folder, scan, scan_dir, songs, counts, window, hop, train_frac
         encode = int16_to_bits if encoding == "bits" else np.asarray
         for k, (a, b) in _part_ranges(frames, train_fraction).items():
             nw = full_windows(b - a, window, hop)
+            per_block = max(1, _BLOCK_STEPS // window)
             for c in range(ref.shape[1]):
-                for w0 in range(0, nw, _BLOCK_WINDOWS):
+                for w0 in range(0, nw, per_block):
                     check_interrupted()
-                    w1 = min(nw, w0 + _BLOCK_WINDOWS)
+                    w1 = min(nw, w0 + per_block)
                     idx = a + np.arange(w0, w1)[:, None] * hop + np.arange(window)[None, :]
                     arrays[k, "x"][pos[k]:pos[k] + w1 - w0] = encode(inp[idx, c])
                     arrays[k, "y"][pos[k]:pos[k] + w1 - w0] = ref[idx, c]
@@ -272,6 +279,8 @@ def open_split(dataset_dir, split):
             out.append(np.load(path, mmap_mode="r", allow_pickle=False))
         except FileNotFoundError:
             raise UserError(f"{path}: missing; re-run 20-make-dataset.py")
+        except PermissionError:
+            raise permission_denied(path)
         except (ValueError, OSError) as e:
             raise UserError(f"{path}: corrupt array ({e}); re-run 20-make-dataset.py")
     x, y = out

@@ -1,5 +1,7 @@
 """Errors meant for the user rather than for a traceback."""
 
+import sys
+
 
 class UserError(Exception):
     """A problem the user can fix: bad input, a missing folder, a mismatched manifest.
@@ -40,3 +42,8 @@ def check_interrupted():
     """
     if received_signal is not None:
         raise Interrupted(received_signal)
+
+
+def to_stderr(line):
+    """Print one line to stderr: the per-file ``error:`` lines of a batch, apart from its progress on stdout."""
+    print(line, file=sys.stderr)

@@ -11,36 +11,69 @@ The reference is the 44.1 kHz original; by default only each song's test part (t
 network never trained on) is scored.
 """
 
+import itertools
 import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .audio import (HIGH_RATE, LOW_RATE, fit_length, linear_upsample, list_audio_files, naive_upsample, read_audio,
-                    resample, sinc_upsample)
+from .audio import (FACTOR, HIGH_RATE, LOW_RATE, audio_info, linear_blocks, list_audio_files, naive_blocks,
+                    read_blocks, resample_blocks, to_float, to_int16)
 from .dataset import split_point
 from .errors import UserError, check_interrupted
 from .manifest import read_manifest, resolve_path
-from .metrics import METRICS, spectrogram_cache
-from .runs import load_config, model_path
+from .metrics import BLOCK, METRICS, Reference, Scores
+from .runs import default_model_dir, load_config, model_path
 from .scan import load_scan, reference_path
 
 BASELINES = ("naive", "linear", "sinc")
 
 
-def baseline(name, low, n):
-    """Upsample int16 22.05 kHz audio (frames, channels) to ``n`` 44.1 kHz frames with a baseline method."""
-    fn = {"naive": naive_upsample, "linear": linear_upsample, "sinc": sinc_upsample}[name]
-    return fit_length(fn(low), n)
+def exact_blocks(blocks, skip, total, block=None):
+    """Re-cut a stream of arrays (frames, channels) into blocks of exactly ``block`` frames (default :data:`BLOCK`).
+
+    The first ``skip`` frames are dropped and ``total`` frames are yielded (the last block shorter), the
+    stream zero-padded if it ends early; what comes after ``total`` is never read.
+    """
+    block = block or BLOCK
+    pending, have, done = [], 0, 0
+    channels = None
+    it = iter(blocks)
+    while done < total:
+        want = min(block, total - done)
+        while have < want:
+            x = next(it, None)
+            if x is None:
+                break
+            channels = x.shape[1]
+            if skip:
+                cut = min(skip, x.shape[0])
+                x, skip = x[cut:], skip - cut
+            if x.shape[0]:
+                pending.append(x)
+                have += x.shape[0]
+        if have < want:  # the stream ended early: zeros, as fit_length pads
+            pending.append(np.zeros((want - have, channels or 1), pending[0].dtype if pending else np.int16))
+            have = want
+        joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        yield joined[:want]
+        pending, have = ([joined[want:]], have - want) if have > want else ([], 0)
+        done += want
 
 
-def score(reference, estimate, rate=HIGH_RATE, extra=None):
-    """Every metric of :data:`superres.metrics.METRICS` (and of ``extra``, the same form) for one estimate."""
-    # float64 once, so that every metric sees the same two arrays (and the cache recognises them).
-    reference, estimate = np.asarray(reference, np.float64), np.asarray(estimate, np.float64)
-    with spectrogram_cache():  # the reference's and the estimate's STFTs, shared by the metrics
-        return {name: fn(reference, estimate, rate) for name, (fn, _, _) in {**METRICS, **(extra or {})}.items()}
+def baseline_blocks(name, low_blocks, channels, frames_low):
+    """A baseline's 44.1 kHz stream from the song's int16 22.05 kHz blocks: int16 blocks, 2 ``frames_low`` frames.
+
+    ``naive`` repeats each sample (the blog's network input), ``linear`` interpolates between neighbours,
+    ``sinc`` is band-limited (soxr VHQ, the stream :func:`superres.audio.sinc_upsample` equals).
+    """
+    if name == "naive":
+        return naive_blocks(low_blocks)
+    if name == "linear":
+        return linear_blocks(low_blocks)
+    floats = (to_float(x) for x in low_blocks)
+    return resample_blocks(floats, LOW_RATE, HIGH_RATE, channels, frames_low, BLOCK)
 
 
 def optional_metrics(visqol_seconds=None):
@@ -50,33 +83,59 @@ def optional_metrics(visqol_seconds=None):
     from .metrics import visqol, visqol_api
 
     api = visqol_api()
-    seconds = visqol_seconds or None
-    return {"ViSQOL": (lambda r, e, rate: visqol(r, e, rate, seconds, api), "MOS-LQO 1-5", "higher")}
+    return {"ViSQOL": (lambda r, e, rate: visqol(r, e, rate, None, api), "MOS-LQO 1-5", "higher")}
+
+
+def score(reference, estimate, rate=HIGH_RATE, extra=None):
+    """Every metric of :data:`superres.metrics.METRICS` (and of ``extra``, the same form) for two whole arrays."""
+    from .metrics import score_arrays
+
+    out = score_arrays(reference, estimate, rate).result()
+    for name, (fn, _, _) in (extra or {}).items():
+        out[name] = fn(np.asarray(reference, np.float64), np.asarray(estimate, np.float64), rate)
+    return out
 
 
 class Song:
-    """One song to score: its 44.1 kHz reference, its 22.05 kHz input and the part to score.
+    """One song to score: where its 44.1 kHz reference and its 22.05 kHz input are, and the part to score.
+
+    Nothing is read until the evaluation streams it (:meth:`reference`, :meth:`low`).
 
     Attributes
     ----------
     name : str
-    reference : ndarray of int16, shape (n, channels)
-    low : ndarray of int16, shape (ceil(n / 2), channels)
+    frames : int
+        The reference's length, 44.1 kHz frames.
+    channels : int
     start, stop : int
         The scored part, in 44.1 kHz frames.
-    low_path : Path or None
-        The 22.05 kHz file, for finding a prediction folder's output.
+    low_rel : str
+        The 22.05 kHz file's name inside the scan (as a prediction folder names its output).
     """
 
-    def __init__(self, name, reference, low, start, stop, low_rel=None):
-        self.name, self.reference, self.low = name, reference, low
-        self.start, self.stop, self.low_rel = start, stop, low_rel
+    def __init__(self, name, reference_path, frames, channels, start, stop, low_rel, low_path=None):
+        self.name, self.reference_path, self.frames, self.channels = name, Path(reference_path), frames, channels
+        self.start, self.stop, self.low_rel, self.low_path = start, stop, low_rel, low_path
+        self.frames_low = -(-frames // FACTOR)
+
+    def reference(self):
+        """The scored part of the reference: int16 blocks of :data:`BLOCK` frames."""
+        return exact_blocks(read_blocks(self.reference_path, HIGH_RATE, BLOCK), self.start, self.stop - self.start)
+
+    def low(self, from_frame=0):
+        """The 22.05 kHz input from frame ``from_frame`` on: int16 blocks (the scan's file, or for a reference
+        without one, its soxr downsample)."""
+        if self.low_path is not None:
+            return exact_blocks(read_blocks(self.low_path, LOW_RATE, BLOCK), from_frame, self.frames_low - from_frame)
+        return exact_blocks(read_blocks(self.reference_path, LOW_RATE, BLOCK), from_frame,
+                            self.frames_low - from_frame)
 
 
-def songs_from_scan(scan_dir, train_fraction=0.8, whole=False, only=None):
+def songs_from_scan(scan_dir, train_fraction=0.8, whole=False, only=None, originals=None):
     """The songs of a stage-10 folder; the scored part is the test part unless ``whole``.
 
-    ``only``: names (paths inside the folder, as the tables show them) of the songs to keep.
+    ``only``: names (paths inside the folder, as the tables show them) of the songs to keep; ``originals``: the
+    originals' folder, for a scan folder moved without them (:func:`superres.scan.reference_path`).
     """
     scan_dir = Path(scan_dir)
     scan = load_scan(scan_dir)
@@ -90,11 +149,11 @@ def songs_from_scan(scan_dir, train_fraction=0.8, whole=False, only=None):
         entries = [e for e in entries if e["source"] in only or e["output"] in only]
     out = []
     for e in entries:
-        ref, _ = read_audio(reference_path(scan, e, scan_dir), "int16")
-        low, _ = read_audio(scan_dir / e["output"], "int16")
+        ref = reference_path(scan, e, scan_dir, originals)
+        audio_info(ref)  # a missing or unreadable original is named before any scoring starts
         n = e["frames_high"]
-        ref = fit_length(ref, n)
-        out.append(Song(e["source"], ref, low, 0 if whole else split_point(n, train_fraction), n, e["output"]))
+        out.append(Song(e["source"], ref, n, e["channels"], 0 if whole else split_point(n, train_fraction), n,
+                        e["output"], scan_dir / e["output"]))
     return out
 
 
@@ -102,10 +161,10 @@ def songs_from_pairs(reference_dir):
     """Songs from any folder of 44.1 kHz references, scored whole; the input is their soxr downsample."""
     out = []
     for rel in list_audio_files(reference_dir):
-        ref, rate = read_audio(Path(reference_dir) / rel, "int16")
-        if rate != HIGH_RATE:
-            raise UserError(f"{Path(reference_dir) / rel}: {rate} Hz; references must be {HIGH_RATE} Hz")
-        out.append(Song(rel.as_posix(), ref, resample(ref, HIGH_RATE, LOW_RATE), 0, ref.shape[0],
+        info = audio_info(Path(reference_dir) / rel)
+        if info.samplerate != HIGH_RATE:
+            raise UserError(f"{Path(reference_dir) / rel}: {info.samplerate} Hz; references must be {HIGH_RATE} Hz")
+        out.append(Song(rel.as_posix(), Path(reference_dir) / rel, info.frames, info.channels, 0, info.frames,
                         rel.with_suffix(".wav").as_posix()))
     if not out:
         raise UserError(f"{reference_dir}: no .wav or .flac references found")
@@ -117,67 +176,123 @@ def songs_from_pairs(reference_dir):
 _SINC_REACH = 8192
 
 
-def model_estimate(predictor, song):
+def model_estimate(predictor, song, reading=None):
     """Run a model on the part of a song to score, as a whole-file prediction would give it.
 
     The stream starts at a window-grid point at least one window before ``song.start`` (plus the sinc
     resampler's reach, for sinc-input models), so every window covering the scored part is computed with
-    exactly the input a whole-file run gives it.
+    exactly the input a whole-file run gives it. ``reading`` (a one-item list) gets the seconds spent reading
+    the input added to it.
 
     Returns
     -------
-    estimate : ndarray of int16, shape (n, channels)
-        Zero before the predicted span; the scored part is filled.
-    frames : int
-        44.1 kHz frames computed (for the speed figure).
+    blocks : iterator of ndarray of int16, shape (<= BLOCK, channels)
+        The scored part, ``song.stop - song.start`` frames.
+    start : int
+        The 44.1 kHz frame the stream starts at (the frames computed, for the speed figure, run from there).
     """
     window, hop = predictor.window, predictor.hop
     grid = 2 * hop  # window starts that also fall on whole 22.05 kHz frames
     margin = 0 if predictor.input_kind == "naive" else _SINC_REACH
     a = max(0, (song.start - window - margin) // grid * grid)
-    y = predictor.array(song.low[a // 2:])
-    est = np.zeros_like(song.reference)
-    m = min(y.shape[0], est.shape[0] - a)
-    est[a:a + m] = y[:m]
-    return est, y.shape[0]
+    low = song.low(a // FACTOR)
+    out = (to_int16(y) for y in predictor.blocks(_Timed(low, reading) if reading is not None else low,
+                                                   song.channels))
+    return exact_blocks(out, song.start - a, song.stop - song.start), a
+
+
+class PredictionFolder:
+    """A folder written by ``--predict``, its model and songs resolved even when it was moved on its own.
+
+    The model folder is looked for where the manifest says (relative to the folder) and, for the pretrained
+    default, where this installation keeps it; it is needed only for what the manifest does not record (the
+    scan folder of songs named on the command line, the training history of a plot), and a missing one is an
+    error only then.
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.manifest = m = read_manifest(self.folder, "predict", "prediction manifest")
+        candidates = [resolve_path(m["model_dir"], self.folder)] if m.get("model_dir") else []
+        candidates += [default_model_dir()] if m.get("pretrained") else []
+        self.model_dir = next((d for d in candidates if (d / "config.json").is_file()), None)
+        self.name = m.get("model_name") or Path(m.get("model_dir", self.folder.name)).name
+        self.wanted = candidates[0] if candidates else self.folder
+
+    def config(self, why):
+        """The model's config; a UserError naming ``why`` it is needed and the option that stands in for it."""
+        if self.model_dir is None:
+            raise UserError(f"{self.wanted}: model folder not found (the model that wrote {self.folder}); it is "
+                            f"needed for {why}")
+        return load_config(self.model_dir)
+
+    def train_fraction(self):
+        if "train_fraction" in self.manifest:
+            return self.manifest["train_fraction"]
+        return self.config("the test part's start: give --train-fraction")["train_fraction"]
+
+    def scan_dir(self):
+        if self.manifest.get("scan_dir"):
+            d = resolve_path(self.manifest["scan_dir"], self.folder)
+            if d.is_dir():
+                return d
+        return model_path(self.model_dir, self.config("the songs it upsampled: give --scan"), "scan_dir")
+
+    def estimate(self, song):
+        """The folder's output for a song: int16 blocks of its scored part (see :func:`folder_estimate`)."""
+        entry = {f["output"]: f for f in self.manifest["files"]}.get(song.low_rel)
+        if entry is None:
+            raise UserError(f"{self.folder}: has no prediction for {song.low_rel}; run --predict on it first")
+        return folder_estimate(self.folder / entry["output"], song, f"run --predict on {song.low_rel}")
 
 
 def prediction_model_dir(folder):
-    """The model folder that wrote a prediction folder, from its manifest."""
-    m = read_manifest(folder, "predict", "prediction manifest")
-    return resolve_path(m["model_dir"], folder)
+    """The model folder that wrote a prediction folder (None when it is not on this machine)."""
+    return PredictionFolder(folder).model_dir
 
 
-def folder_estimate(folder, manifest, song):
-    """A prediction folder's output for a song, as long as the reference.
+def folder_estimate(path, song, fix="add it"):
+    """An estimate file for a song: int16 blocks of its scored part.
 
-    ``manifest`` None: any folder of estimates named as the songs (``--pairs``). An estimate whose length is
-    not the reference's (beyond the one frame an odd-length original rounds to) or that holds NaN or
-    infinite samples is refused, not scored: a score of a misaligned or broken file means nothing.
+    An estimate whose length is not the reference's (beyond the one frame an odd-length original rounds to),
+    rate or channels differ, is refused, not scored: a score of a misaligned file means nothing. NaN or
+    infinite samples are refused as they are read.
     """
-    if manifest is None:
-        path = Path(folder) / str(song.low_rel)
-    else:
-        entry = {f["output"]: f for f in manifest["files"]}.get(song.low_rel)
-        if entry is None:
-            raise UserError(f"{folder}: has no prediction for {song.low_rel}; run --predict on it first")
-        path = Path(folder) / entry["output"]
+    path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: missing; {'run --predict on ' + str(song.low_rel) if manifest else 'add it'}")
-    est, rate = read_audio(path, "int16")
-    n = song.reference.shape[0]
-    if rate != HIGH_RATE or est.shape[1] != song.reference.shape[1]:
-        raise UserError(f"{path}: {rate} Hz, {est.shape[1]} channels; expected {HIGH_RATE} Hz, "
-                        f"{song.reference.shape[1]} channels")
-    if abs(est.shape[0] - n) > 1:
-        raise UserError(f"{path}: {est.shape[0]} frames where the reference has {n} ({est.shape[0] / n:.2f} times "
+        raise UserError(f"{path}: missing; {fix}")
+    info = audio_info(path)
+    n = song.frames
+    if info.samplerate != HIGH_RATE or info.channels != song.channels:
+        raise UserError(f"{path}: {info.samplerate} Hz, {info.channels} channels; expected {HIGH_RATE} Hz, "
+                        f"{song.channels} channels")
+    if abs(info.frames - n) > 1:
+        raise UserError(f"{path}: {info.frames} frames where the reference has {n} ({info.frames / n:.2f} times "
                         "as long); it is not an upsample of this song at 44.1 kHz, so it is not scored")
-    return fit_length(est, n)
+    return exact_blocks(read_blocks(path, HIGH_RATE, BLOCK), song.start, song.stop - song.start)
+
+
+class _Timed:
+    """An iterator that adds the seconds spent producing its items to ``spent[0]``."""
+
+    def __init__(self, it, spent):
+        self.it, self.spent = iter(it), spent
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        t = time.perf_counter()
+        try:
+            return next(self.it)
+        finally:
+            self.spent[0] += time.perf_counter() - t
 
 
 def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=False, pairs=None,
-             keep_audio=False, log=print, runtimes=("auto",), visqol_seconds=None, only=None):
-    """Score the baselines and every model on every song.
+             keep_audio=False, log=print, runtimes=("auto",), visqol_seconds=None, only=None, keep_seconds=30.0,
+             originals=None):
+    """Score the baselines and every model on every song, streaming: memory does not grow with a song's length.
 
     Parameters
     ----------
@@ -186,37 +301,43 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
     models : list of path-like
         Model folders, run here on each song.
     scan_dir : path-like, optional
-        Stage-10 folder; default: the one the first model was trained from.
+        Stage-10 folder; default: the songs of the first prediction folder, else the first model's scan.
     train_fraction : float, optional
-        Where each song's test part starts; default: the first model's dataset setting (else 0.8).
+        Where each song's test part starts; default: the first prediction folder's or model's dataset
+        setting (else 0.8).
     whole : bool
         Score whole songs instead of their test parts.
     pairs : (path-like, path-like), optional
         A folder of 44.1 kHz references and a folder of estimates with the same relative names (as
         ``.wav``), instead of the scan folder and prediction folders; scored whole.
     keep_audio : bool
-        Keep every method's scored audio in the result (for the report).
+        Keep the first ``keep_seconds`` of every method's scored audio in the result (for the report).
     runtimes : sequence of str
         Runtimes (:data:`superres.runtime.RUNTIMES`) to run each of ``models`` on, one row each, named
         ``<model> [<runtime>]`` other than for ``keras``; those a model's architecture lacks are skipped.
+    visqol_seconds : float, optional
+        Add ViSQOL on that many seconds from the middle of each song (0: the whole song, which is then held in
+        memory).
+    originals : path-like, optional
+        The originals the scan read, for a scan folder moved without them.
 
     Returns
     -------
     dict
         ``methods`` (names in table order), ``metrics`` (name -> unit, better), ``part``, ``songs`` (each
-        ``name``, ``seconds``, ``scores`` {method: {metric: value}}), ``mean`` {method: {metric: value}}
-        over songs; with ``keep_audio`` also ``audio`` per song {"input", method...: int16 arrays}.
+        ``name``, ``seconds``, ``scores`` {method: {metric: value}}), ``mean``, ``weighted_mean`` (by
+        duration) and ``median`` {method: {metric: value}} over songs, ``x_real_time`` {method: x}; with
+        ``keep_audio`` also ``audio`` per song {"original", "input", method...: int16 arrays}.
     """
     from .predict import open_predictor
     from .runtime import runs_on
 
-    sources = []  # (method name, callable(song) -> estimate)
+    # (method name, callable(song, reading) -> (int16 blocks of the scored part, first frame computed or None))
+    sources = []
+    folders = [PredictionFolder(f) for f in predicted]
+    for f in folders:
+        sources.append((f.name, lambda s, reading, f=f: (f.estimate(s), None)))
     configs = []
-    for folder in predicted:
-        m = read_manifest(folder, "predict", "prediction manifest")
-        mdir = prediction_model_dir(folder)
-        configs.append((mdir, load_config(mdir)))
-        sources.append((mdir.resolve().name, lambda s, f=folder, m=m: (folder_estimate(f, m, s), None)))
     for mdir in models:
         cfg = load_config(mdir)
         configs.append((Path(mdir), cfg))
@@ -226,20 +347,25 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
                 continue
             predictor = open_predictor(mdir, runtime=runtime, log=log)
             name = Path(mdir).name + ("" if runtime in ("keras", "auto") else f" [{runtime}]")
-            sources.append((name, lambda s, p=predictor: model_estimate(p, s)))
+            sources.append((name, lambda s, reading, p=predictor: model_estimate(p, s, reading)))
     if pairs:
         ref_dir, est_dir = pairs
         songs = songs_from_pairs(ref_dir)
-        sources.append((Path(est_dir).name, lambda s: (folder_estimate(est_dir, None, s), None)))
+        sources.append((Path(est_dir).name,
+                        lambda s, reading: (folder_estimate(Path(est_dir) / s.low_rel, s), None)))
         part = "whole files"
     else:
         if scan_dir is None:
-            if not configs:
+            if folders:
+                scan_dir = folders[0].scan_dir()
+            elif configs:
+                scan_dir = model_path(*configs[0], "scan_dir")
+            else:
                 raise UserError("nothing to evaluate: give --models, --predicted or --pairs")
-            scan_dir = model_path(*configs[0], "scan_dir")
         if train_fraction is None:
-            train_fraction = configs[0][1]["train_fraction"] if configs else 0.8
-        songs = songs_from_scan(scan_dir, train_fraction, whole, only)
+            train_fraction = (folders[0].train_fraction() if folders else
+                              configs[0][1]["train_fraction"] if configs else 0.8)
+        songs = songs_from_scan(scan_dir, train_fraction, whole, only, originals)
         part = "whole songs" if whole else f"test part: last {1 - train_fraction:.0%} of each song"
     names = [n for n, _ in sources]
     if len(set(names)) != len(names):
@@ -253,39 +379,98 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
     if keep_audio:
         result["audio"] = {}
     timing = {}  # method -> [compute seconds, 44.1 kHz frames]
-    calls = [(b, lambda s, b=b: (baseline(b, s.low, s.reference.shape[0]), s.reference.shape[0]))
-             for b in BASELINES] + [(name, fn) for name, (_, fn) in zip(names, sources)]
     for song in songs:
-        ref = song.reference[song.start:song.stop]
-        estimates = {}
-        for name, fn in calls:
-            check_interrupted()
-            t = time.perf_counter()
-            estimates[name], frames = fn(song)
-            if frames is not None:
-                spent = timing.setdefault(name, [0.0, 0])
-                spent[0] += time.perf_counter() - t
-                spent[1] += frames
-        with spectrogram_cache():  # the reference's spectrograms, computed once for every method
-            ref64 = np.asarray(ref, np.float64)
-            scores = {m: score(ref64, est[song.start:song.stop], extra=extra) for m, est in estimates.items()}
-        result["songs"].append({"name": song.name, "seconds": (song.stop - song.start) / HIGH_RATE,
-                                "channels": int(ref.shape[1]), "scores": scores})
-        if keep_audio:
-            a0 = song.start // 2
-            result["audio"][song.name] = {"original": ref, "input": song.low[a0:a0 + (song.stop - song.start) // 2],
-                                          **{m: est[song.start:song.stop] for m, est in estimates.items()}}
+        result["songs"].append(_score_song(song, methods, sources, extra, visqol_seconds, timing, result,
+                                           keep_audio, keep_seconds))
         log(f"scored {song.name}")
-    result["mean"] = {m: {k: _mean([s["scores"][m][k] for s in result["songs"]]) for k in metrics}
-                      for m in methods}
+    for key, fn in (("mean", _mean), ("weighted_mean", _weighted_mean), ("median", _median)):
+        result[key] = {m: {k: fn([(s["scores"][m][k], s["seconds"]) for s in result["songs"]]) for k in metrics}
+                       for m in methods}
     # Seconds of 44.1 kHz audio (all its channels) produced per second of compute, in this process.
     result["x_real_time"] = {m: frames / HIGH_RATE / seconds for m, (seconds, frames) in timing.items() if seconds}
     return result
 
 
-def _mean(values):
-    finite = [v for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
+def _score_song(song, methods, sources, extra, visqol_seconds, timing, result, keep_audio, keep_seconds):
+    """Stream one song's reference and every method's estimate through their :class:`Scores`, block by block."""
+    n = song.stop - song.start
+    keep = None
+    if extra:  # ViSQOL's excerpt: the middle ``visqol_seconds`` (0: all) of the scored part
+        length = n if not visqol_seconds else min(n, int(visqol_seconds * HIGH_RATE))
+        keep = ((n - length) // 2, (n - length) // 2 + length)
+    reference = Reference(song.channels, n)
+    streams, scores, computed = {}, {}, {}
+    # The speed figure is of the upsampling alone: the seconds spent reading (or, for --pairs, making) the
+    # input are taken off (``reading``). The baselines share one read of the input, in step: whichever pulls a
+    # block first reads it, and is the one it is taken off.
+    reading = {}
+    for name, low in zip(BASELINES, itertools.tee(song.low(), len(BASELINES))):
+        low = _Timed(low, reading.setdefault(name, [0.0]))
+        blocks = baseline_blocks(name, low, song.channels, song.frames_low)
+        streams[name] = _Timed(exact_blocks(blocks, song.start, n), timing.setdefault(name, [0.0, 0]))
+        computed[name] = song.frames
+    for name, (_, fn) in zip(methods[len(BASELINES):], sources):
+        blocks, first = fn(song, reading.setdefault(name, [0.0]))
+        if first is None:
+            streams[name] = iter(blocks)
+        else:
+            streams[name] = _Timed(blocks, timing.setdefault(name, [0.0, 0]))
+            computed[name] = song.stop - first
+    for name in methods:
+        scores[name] = Scores(reference, HIGH_RATE, keep=keep)
+    clip = int(keep_seconds * HIGH_RATE) if keep_audio else 0
+    audio = {m: [] for m in ("original", *methods)}
+    done = 0
+    for r in song.reference():
+        check_interrupted()
+        reference.push(r)
+        if done < clip:
+            audio["original"].append(r[:clip - done])
+        for name in methods:
+            e = next(streams[name])
+            scores[name].push(e)
+            if done < clip:
+                audio[name].append(e[:clip - done])
+        done += r.shape[0]
+    for name, frames in computed.items():
+        timing[name][1] += frames
+        timing[name][0] -= reading[name][0]
+    out = {}
+    for name in methods:
+        out[name] = scores[name].result()
+        for metric, (fn, _, _) in extra.items():
+            kept = [np.concatenate(k) if k else np.zeros((0, song.channels)) for k in scores[name].kept]
+            out[name][metric] = fn(kept[0], kept[1], HIGH_RATE)
+    if keep_audio:
+        a0 = song.start // FACTOR
+        low = np.concatenate(list(exact_blocks(song.low(a0), 0, min(clip, n) // FACTOR)) or
+                             [np.zeros((0, song.channels), np.int16)])
+        result["audio"][song.name] = {"input": low, **{m: np.concatenate(v) if v else
+                                                      np.zeros((0, song.channels), np.int16)
+                                                      for m, v in audio.items()}}
+    return {"name": song.name, "seconds": n / HIGH_RATE, "channels": int(song.channels), "scores": out}
+
+
+def _finite(pairs):
+    return [(v, w) for v, w in pairs if math.isfinite(v)]
+
+
+def _mean(pairs):
+    """The plain mean over songs of their (value, seconds) pairs, leaving out what is not a finite number."""
+    values = [v for v, _ in _finite(pairs)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _weighted_mean(pairs):
+    """The mean over songs weighted by their scored seconds (a 3-minute song counts 18 times a 10 s clip)."""
+    pairs = _finite(pairs)
+    weights = sum(w for _, w in pairs)
+    return float(sum(v * w for v, w in pairs) / weights) if pairs and weights > 0 else float("nan")
+
+
+def _median(pairs):
+    values = [v for v, _ in _finite(pairs)]
+    return float(np.median(values)) if values else float("nan")
 
 
 def _fmt(v):
@@ -309,11 +494,16 @@ def format_table(rows, methods, metrics, markdown=False, speed=None):
 
 
 METRICS_UNITS = {"MAE": "16-bit", "SNR": "dB", "LSD": "", "LSD-HF": "", "HF energy": "dB", "SNR-LF": "dB",
-                 "seam": "dB", "ViSQOL": "MOS"}
+                 "band error": "dB", "edge step": "dB", "ViSQOL": "MOS"}
+
+#: The summaries over songs after the per-song tables: result key -> title.
+SUMMARIES = {"mean": "Mean over {n} songs", "weighted_mean": "Duration-weighted mean over {n} songs",
+             "median": "Median over {n} songs"}
 
 
 def format_result(result, markdown=False, per_song=True):
-    """The whole evaluation as text (or markdown): a table per song, then the mean over songs."""
+    """The whole evaluation as text (or markdown): a table per song, then the mean, duration-weighted mean and
+    median over songs."""
     metrics = list(result["metrics"])
     out = []
     if per_song:
@@ -321,16 +511,23 @@ def format_result(result, markdown=False, per_song=True):
             title = f"{s['name']} ({s['seconds']:.2f} s, {s['channels']} ch, {result['part']})"
             out += [f"**{title}**" if markdown else title, "",
                     format_table(s["scores"], result["methods"], metrics, markdown), ""]
-    title = f"Mean over {len(result['songs'])} songs ({result['part']})"
-    out += [f"**{title}**" if markdown else title, "",
-            format_table(result["mean"], result["methods"], metrics, markdown, result.get("x_real_time"))]
+    for key, title in SUMMARIES.items():
+        if key not in result:
+            continue
+        title = f"{title.format(n=len(result['songs']))} ({result['part']})"
+        speed = result.get("x_real_time") if key == "mean" else None
+        out += [f"**{title}**" if markdown else title, "",
+                format_table(result[key], result["methods"], metrics, markdown, speed), ""]
     legend = ("MAE in 16-bit units (lower is better); SNR in dB (higher is better); LSD and LSD-HF: "
               "log-spectral distance over the whole band and over 11.025-22.05 kHz (lower is better); "
               "HF energy: energy above 11.025 kHz relative to the original, dB (0 is right); SNR-LF: SNR "
-              "below 11.025 kHz, dB (what sinc already gets right; higher is better); seam: largest difference "
-              "of the long-term spectra in 500 Hz bands from 9 to 20 kHz, dB (lower is better); ViSQOL (when asked "
-              "for): MOS-LQO of ViSQOL's audio mode at 48 kHz, mean over channels (1-5, higher is better); "
-              "x real time: "
+              "below 11.025 kHz, dB (what sinc already gets right; higher is better); band error: the largest "
+              "difference of the long-term spectra in 500 Hz bands from 9 to 20 kHz, dB, leaving out bands the "
+              "original has more than 40 dB below its loudest there (lower is better); edge step: the level "
+              "step from 10-10.5 to 11-11.5 kHz against the original's, dB (0 is right; negative: a dip where "
+              "the restored band begins); ViSQOL (when asked for): MOS-LQO of ViSQOL's audio mode at 48 kHz, "
+              "mean over channels (1-5, higher is better); x real time: "
               "seconds of 44.1 kHz audio produced per second of compute in this run (one process, this "
-              "machine; blank for prediction folders computed elsewhere).")
-    return "\n".join(out + ["", legend])
+              "machine; blank for prediction folders computed elsewhere). Means leave out songs where a figure "
+              "is not a number; the duration-weighted mean weighs each song by its scored seconds.")
+    return "\n".join(out + [legend])

@@ -18,25 +18,14 @@ import numpy as np
 
 import soxr
 
-from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
-                    open_atomic_writer, quantize, read_blocks, to_float, to_int16)
-from .archs import architecture
-from .errors import UserError, check_interrupted
-from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path,
+from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, clipped_samples,
+                    list_audio_files, open_atomic_writer, quantize, read_blocks, to_float, to_int16)
+from .archs import architecture, check_inference_fits
+from .errors import UserError, check_interrupted, to_stderr
+from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path, resolved,
                        write_json_atomic)
-from .scan import load_scan
-from .runs import arch_keys, load_config, model_path
-
-
-def default_model_dir():
-    """The pretrained model used when no ``--model`` is given.
-
-    In a source checkout (or an editable install) it is the repository's ``models/default``; an installed
-    package carries a copy as ``superres/pretrained``.
-    """
-    here = Path(__file__).resolve().parent
-    checkout = here.parent / "models" / "default"
-    return checkout if (checkout / "config.json").is_file() else here / "pretrained"
+from .scan import DEFAULT_SCAN_DIR, load_scan
+from .runs import arch_keys, default_model_dir, load_config, model_path
 
 
 def load_model(model_dir=None, which="best"):
@@ -297,6 +286,7 @@ class Predictor:
         if not 0 < self.hop <= self.window:
             raise UserError(f"--overlap must be between 0 and {self.window - 1} (got {overlap})")
         self.batch_size = batch_size or arch.inference_batch(config)
+        check_inference_fits(config, self.window, self.batch_size)  # before a batch of that size is allocated
         self.model = inference_network(model, config, runtime, self.window)
 
     def stream(self, channels):
@@ -375,7 +365,8 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
     return Predictor(model, config, overlap, batch_size, runtime=runtime)
 
 
-def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_16", progress=None, log=None):
+def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_16", progress=None, log=None,
+                 gain_db=0.0):
     """Upsample one file to 44.1 kHz with the network and write it atomically.
 
     Parameters
@@ -386,14 +377,18 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
         Audio read and processed per step; bounds memory (about 10 MB per channel and second of audio).
     progress : callable, optional
         Called with seconds of audio done after each block.
+    gain_db : float
+        Gain applied to the output before it is quantized, dB (``--gain``): a negative gain keeps the headroom
+        that the restored top band may need above a loud input's peaks.
 
     Returns
     -------
     dict
-        A manifest entry: input, output, rates, frames, channels.
+        A manifest entry: input, output, rates, frames, channels, and ``clipped`` (output samples clipped at
+        full scale) and ``peak_dbfs`` (the output's peak before clipping, dB relative to full scale).
     """
     in_path, out_path = Path(in_path), Path(out_path)
-    if out_path.resolve() == in_path.resolve():
+    if resolved(out_path) == resolved(in_path):
         raise UserError(f"{out_path}: output path equals the input path; choose another output folder")
     info = audio_info(in_path)
     if info.frames == 0:
@@ -401,7 +396,15 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
     block = max(1, int(chunk_seconds * LOW_RATE))
     if info.samplerate != LOW_RATE and log:
         log(f"note  {in_path}: {info.samplerate} Hz, resampled to {LOW_RATE} Hz first")
-    counts = {"frames": 0, "clipped": 0, "peak": 0}
+    counts = {"frames": 0, "clipped": 0, "peak": 0, "out_clipped": 0, "out_peak": 0.0}
+    gain = 10.0 ** (gain_db / 20.0)
+
+    def write(y):
+        if gain != 1.0:
+            y = y * gain
+        counts["out_clipped"] += clipped_samples(y, subtype)
+        counts["out_peak"] = max(counts["out_peak"], float(np.abs(y).max(initial=0.0)))
+        out.write(quantize(y, subtype))
 
     def inputs():
         for x in read_blocks(in_path, LOW_RATE, block):
@@ -417,7 +420,7 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
         # one is read and computed; at most two blocks wait, in order, and a write error stops the loop.
         pending = None
         for y in predictor.blocks(inputs(), info.channels):
-            job = writer.submit(lambda y=y: out.write(quantize(y, subtype)))
+            job = writer.submit(write, y)
             if pending is not None:
                 pending.result()
             pending = job
@@ -429,29 +432,46 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
             "is part of the input the network sees")
     if log and peak == 0:
         log(f"note  {in_path}: the audio is all silence; the output is the network's response to silence")
+    out_clipped = counts["out_clipped"]
+    peak_dbfs = 20 * np.log10(counts["out_peak"]) if counts["out_peak"] > 0 else -np.inf
+    if log and out_clipped:
+        total = frames_low * FACTOR * info.channels
+        # The gain that brings the peak just under full scale, rounded down to 0.1 dB.
+        keep = gain_db - np.ceil(peak_dbfs * 10) / 10
+        log(f"note  {out_path}: {out_clipped} of {total} output samples ({100 * out_clipped / total:.2g}%) "
+            f"clipped at full scale (peak {peak_dbfs:+.1f} dBFS before clipping); --gain {keep:.1f} keeps them")
     return {"input": str(in_path), "output": out_path.name, "input_rate": info.samplerate,
             "channels": info.channels, "frames_low": frames_low, "frames_out": frames_low * FACTOR,
-            "subtype": subtype, "hop": predictor.hop}
+            "subtype": subtype, "hop": predictor.hop, "gain_db": gain_db, "clipped": out_clipped,
+            "peak_dbfs": round(float(peak_dbfs), 2) if np.isfinite(peak_dbfs) else None}
+
+
+def songs_scan_dir(config, model_dir):
+    """The scan folder whose songs a prediction without inputs upsamples (see :func:`resolve_inputs`)."""
+    own = model_path(model_dir, config, "scan_dir")
+    scan_dir = next((d for d in (own, Path(DEFAULT_SCAN_DIR)) if (d / MANIFEST_NAME).is_file()), None)
+    if scan_dir is None:
+        raise UserError(f"no songs to upsample: the songs {model_dir} was trained on ({own}) are not on this "
+                        f"machine, and {DEFAULT_SCAN_DIR} holds no scan (run 10-scan.py); name the files or "
+                        "folders to upsample")
+    return scan_dir
 
 
 def resolve_inputs(inputs, config, out_dir=None, model_dir=None, problems=None):
     """Turn the user's file and folder arguments into (input path, relative output path) pairs.
 
-    With no inputs, the 22.05 kHz songs of the model's scan folder are used. Files inside ``out_dir`` are
-    skipped when a folder is searched, so a re-run never takes its own earlier outputs as input. Broken
-    symbolic links found in a folder are added to ``problems``.
+    With no inputs, the 22.05 kHz songs of a scan folder are used: the model's own (the songs it was trained
+    on) if it is on this machine, else ``data/22k`` (what ``10-scan.py`` writes by default) if it holds a
+    scan. Files inside ``out_dir`` are skipped when a folder is searched, so a re-run never takes its own
+    earlier outputs as input. Broken symbolic links found in a folder are added to ``problems``.
     """
     pairs = []
-    skip = Path(out_dir).resolve() if out_dir else None
+    skip = resolved(out_dir) if out_dir else None
     if not inputs:
-        scan_dir = model_path(model_dir, config, "scan_dir")
-        if not scan_dir.is_dir():
-            raise UserError(f"{scan_dir}: the songs this model was trained on are not on this machine; name the "
-                            "files or folders to upsample")
-        scan = load_scan(scan_dir)
-        return [(scan_dir / e["output"], Path(e["output"])) for e in scan["files"]]
+        scan_dir = songs_scan_dir(config, model_dir)
+        return [(scan_dir / e["output"], Path(e["output"])) for e in load_scan(scan_dir)["files"]]
     for item in map(Path, inputs):
-        if item.is_dir() and skip is not None and item.resolve() == skip:
+        if item.is_dir() and skip is not None and resolved(item) == skip:
             raise UserError(f"{item}: the output folder is the input folder; choose another --output")
         if item.is_dir():
             pairs += [(item / rel, rel.with_suffix(".wav")) for rel in list_audio_files(item, READ_EXTENSIONS,
@@ -487,7 +507,12 @@ def plan_outputs(pairs, out_dir, previous, overwrite):
     todo, skipped, failures = [], [], []
     for src, rel in pairs:
         dst = Path(out_dir) / rel
-        if dst.resolve() == Path(src).resolve():
+        try:
+            same = resolved(dst) == resolved(src)
+        except UserError as e:  # a symbolic link loop: this input fails, the others go on
+            failures.append((src, str(e)))
+            continue
+        if same:
             failures.append((src, f"{dst}: output path equals the input path; choose another output folder"))
             continue
         if not (dst.exists() or dst.is_symlink()) or overwrite:
@@ -506,7 +531,7 @@ def plan_outputs(pairs, out_dir, previous, overwrite):
 
 def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.0, subtype="PCM_16",
                   which="best", log=print, show_progress=True, overlap=None, runtime="auto", overwrite=False,
-                  before_keras=None):
+                  before_keras=None, gain_db=0.0, warn=to_stderr):
     """Upsample files and folders with a trained model; write ``out_dir/manifest.json``.
 
     Every output path is planned before anything is written (:func:`plan_outputs`): a file that exists is
@@ -521,6 +546,10 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
         See :class:`Predictor`.
     overwrite : bool
         Replace outputs that exist already.
+    gain_db : float
+        See :func:`predict_file`.
+    log, warn : callable
+        Receive the progress lines, and the ``error:`` line of each file that fails (default: stderr).
 
     Returns
     -------
@@ -551,7 +580,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
     for line in skipped:
         log(line)
     for _, msg in refused:
-        log(f"error: {msg}")
+        warn(f"error: {msg}")
     failures += refused
     if not todo:
         log(f"nothing to do: every output exists in {out_dir}")
@@ -559,6 +588,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
 
     predictor = open_predictor(model_dir, which, runtime, overlap, batch_size, log=log, before_keras=before_keras)
     runtime = predictor.runtime
+    log(f"model {model_dir} ({config['arch']}, {weights_file(model_dir, which).name}, {runtime})")
     written = 0
     for src, rel in todo:
         dst = out_dir / rel
@@ -566,7 +596,8 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
             seconds = audio_info(src).duration
             with tqdm(total=seconds, unit="s", desc=str(rel), disable=not show_progress,
                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}]") as bar:
-                entry = predict_file(predictor, src, dst, chunk_seconds, subtype, progress=bar.update, log=log)
+                entry = predict_file(predictor, src, dst, chunk_seconds, subtype, progress=bar.update, log=log,
+                                     gain_db=gain_db)
             entry["input"] = relative_path(src, out_dir)
             entry["output"] = rel.as_posix()
             entry["runtime"] = runtime  # per file: a folder may be filled by runs on different runtimes
@@ -576,13 +607,20 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
         except UserError as e:
             check_interrupted()  # a signal inside a C call may surface as a decoding error
             failures.append((src, str(e)))
-            log(f"error: {e}")
+            warn(f"error: {e}")
     if not written:
         return failures  # nothing written: leave the output folder as it was
     write_json_atomic(manifest_path, {
         "stage": "predict",
         "format_version": FORMAT_VERSION,
         "model_dir": relative_path(model_dir, out_dir),
+        # What evaluation needs when this folder is moved apart from the model (superres.evaluate.PredictionFolder):
+        # the model's name, whether it is the pretrained default, its test split, the scan whose songs it upsampled.
+        "model_name": model_dir.resolve().name,
+        "pretrained": model_dir.resolve() == default_model_dir().resolve(),
+        "train_fraction": config["train_fraction"],
+        "scan_dir": (relative_path(songs_scan_dir(config, model_dir), out_dir) if not inputs
+                     else (old or {}).get("scan_dir") if same_model else None),
         "weights": which,
         "weights_stamp": stamp,
         "runtime": runtime,

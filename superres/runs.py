@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 from . import __version__
-from .archs import ARCHITECTURES
+from .archs import ARCHITECTURES, check_fits
 from .errors import UserError
-from .manifest import FORMAT_VERSION, read_manifest, relative_path, resolve_path
+from .manifest import FORMAT_VERSION, permission_denied, read_manifest, relative_path, resolve_path, resolved
 
 #: Architecture names accepted by ``--arch`` (see :mod:`superres.archs`).
 ARCHS = tuple(ARCHITECTURES)
@@ -33,8 +33,44 @@ ARCH_DATASET = {name: a.dataset for name, a in ARCHITECTURES.items()}
 DEFAULTS = {"arch": "bilstm", **ARCH_DEFAULTS["bilstm"], "seed": 0}
 #: Every setting ``train`` accepts.
 SETTINGS = ("arch", "seed", *sorted({k for d in ARCH_DEFAULTS.values() for k in d}))
+#: Model folders shipped with superres (in the source checkout's ``models/``): read-only, never trained into.
+SHIPPED_MODELS = ("default", "sbr", "bilstm-full")
+#: Where training puts a run when no ``--model`` is given; ``rnn-super-resolution.py --predict`` uses it too
+#: (relative to the working folder, as the blog's ``data/`` folders are).
+TRAINED_MODEL = "models/trained"
+
 #: Dataset fields the model depends on; prediction and evaluation check them.
 DATASET_KEYS = ("format_version", "high_rate", "low_rate", "factor", "input", "window", "bits", "encoding")
+
+
+def default_model_dir():
+    """The pretrained model used when no ``--model`` is given.
+
+    In a source checkout (or an editable install) it is the repository's ``models/default``; an installed
+    package carries a copy as ``superres/pretrained``.
+    """
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "models" / "default"
+    return checkout if (checkout / CONFIG_NAME).is_file() else here / "pretrained"
+
+
+def shipped_model_dirs():
+    """The folders of the models shipped with superres: the checkout's and the installed package's copy."""
+    here = Path(__file__).resolve().parent
+    return [here.parent / "models" / name for name in SHIPPED_MODELS] + [here / "pretrained"]
+
+
+def check_not_shipped(run_dir):
+    """Refuse to train into a shipped model's folder: it is everyone's pretrained model, not a run of the user's.
+
+    The folder is compared after resolving links, so a link to a shipped folder is refused too.
+    """
+    run_dir = Path(run_dir)
+    target = resolved(run_dir)
+    if any(target == d.resolve() for d in shipped_model_dirs()):
+        raise UserError(f"{run_dir}: a model shipped with superres, read-only; train into a folder of your own "
+                        f"(--model {TRAINED_MODEL}, the default), and add --init-from {run_dir} to start from its "
+                        "weights (fine-tuning)")
 
 
 def arch_keys(arch):
@@ -46,9 +82,10 @@ def make_config(meta, dataset_dir, settings, run_dir):
     """The model config: architecture settings plus the dataset fields the network depends on.
 
     The dataset and scan folders are recorded relative to the model folder ``run_dir``
-    (:func:`superres.manifest.relative_path`); :func:`model_path` reads them back.
+    (:func:`superres.manifest.relative_path`); :func:`model_path` reads them back. A network too large to
+    train in this machine's memory is refused here, before it is built (:func:`superres.archs.check_fits`).
     """
-    return {
+    config = {
         "stage": "model",
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
@@ -60,6 +97,8 @@ def make_config(meta, dataset_dir, settings, run_dir):
         "train_fraction": meta["train_fraction"],
         "dataset": {k: meta[k] for k in DATASET_KEYS},
     }
+    check_fits(config, meta["counts"])
+    return config
 
 
 def model_path(model_dir, config, key):
@@ -120,14 +159,29 @@ def write_history(path, rows):
     os.replace(tmp, path)
 
 
+#: Columns of history.csv that are counts.
+_COUNTS = ("epoch", "steps")
+
+
+def _cell(key, text):
+    x = float("nan") if text in ("", None) else float(text)
+    return int(x) if key in _COUNTS and math.isfinite(x) else x
+
+
 def read_history(model_dir):
-    """The rows of a model folder's ``history.csv``: dicts of floats, ``epoch`` an int (empty if none yet)."""
+    """The rows of a model folder's ``history.csv``: dicts of floats, ``epoch`` and ``steps`` ints (empty if none
+    yet)."""
     path = Path(model_dir) / HISTORY_NAME
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        # A column added after a run began is empty in its earlier rows: nan there.
-        return [{k: int(v) if k == "epoch" else float(v) if v not in ("", None) else float("nan")
-                 for k, v in row.items()} for row in csv.DictReader(f)]
+    try:
+        if not path.is_file():
+            return []
+        with open(path, newline="") as f:
+            # A column added after a run began is empty in its earlier rows: nan there. Counts stay whole
+            # numbers, so that a resumed run writes its earlier rows back as they were.
+            return [{k: _cell(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+    except PermissionError:
+        raise permission_denied(path)
+    except (OSError, ValueError, TypeError) as e:  # TypeError: a row with more fields than the header
+        raise UserError(f"{path}: unreadable ({e}); restore it, or delete the model folder to start over")
 
 

@@ -357,9 +357,13 @@ def quantize_int8(proto, saturating=None):
 
 
 #: Largest mean error of the int8 network on the probe windows, as a share of its float output's spread,
-#: that is taken for rounding rather than broken integer kernels. Sound quantization measured 2-7% (random
-#: and tiny trained networks); the full-range scheme on a CPU without VNNI 60-80%.
-INT8_MAX_ERROR = 0.25
+#: that is taken for rounding rather than broken integer kernels. Sound quantization measured, on these probe
+#: windows (ONNX Runtime on a CPU with VNNI, both schemes of :func:`quantize_int8`): trained networks 0.4-0.5%
+#: (the blog's full size) and 1.4-3.4% (the tests' tiny one); 36 random untrained networks of 4-32 units
+#: (tests/test_runtime.py's kind) 0.9-11.4%, median 3%, the worst an untrained 4-unit one whose output barely
+#: varies. The full-range scheme on a CPU without VNNI: 60-80%. 12% passes all of the sound ones and refuses
+#: an error of 15% (tests/test_runtime.py).
+INT8_MAX_ERROR = 0.12
 
 
 def check_int8(float_net, int8_net, window):

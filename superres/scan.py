@@ -11,11 +11,13 @@ from pathlib import Path
 
 from .audio import (HIGH_RATE, LOW_RATE, SCAN_EXTENSIONS, audio_info, check_writable_dir, list_audio_files,
                     open_atomic_writer, read_blocks)
-from .errors import UserError, check_interrupted
+from .errors import UserError, check_interrupted, to_stderr
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, read_manifest, relative_path, resolve_path,
-                       write_json_atomic)
+                       resolved, write_json_atomic)
 
 REFERENCE_DIR = "reference44k"
+#: Where the scan writes, and the later stages look, when no folder is given (relative to the working folder).
+DEFAULT_SCAN_DIR = "data/22k"
 
 
 def _source_stamp(path):
@@ -74,7 +76,7 @@ def _scan_one(src, rel, output_dir, log):
     }
 
 
-def scan(input_dir, output_dir, log=print):
+def scan(input_dir, output_dir, log=print, warn=to_stderr):
     """Write the 22.05 kHz copies and the manifest.
 
     Files are streamed block by block, so memory stays bounded for songs of any length. A file that cannot
@@ -88,6 +90,8 @@ def scan(input_dir, output_dir, log=print):
         Folder for the 22.05 kHz WAVs; created if missing.
     log : callable
         Receives one line per file.
+    warn : callable
+        Receives the ``error:`` line of each file that fails (default: stderr).
 
     Returns
     -------
@@ -96,7 +100,7 @@ def scan(input_dir, output_dir, log=print):
     failures : list of (path, message)
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    if output_dir.resolve() == input_dir.resolve() or input_dir.resolve() in output_dir.resolve().parents:
+    if resolved(output_dir) == resolved(input_dir) or resolved(input_dir) in resolved(output_dir).parents:
         raise UserError(f"{output_dir}: the output folder must not be inside the input folder {input_dir}")
     failures = []  # broken links found in the folder first, then the files that fail
     files = list_audio_files(input_dir, SCAN_EXTENSIONS, failures)
@@ -129,7 +133,7 @@ def scan(input_dir, output_dir, log=print):
         except UserError as e:
             check_interrupted()  # a signal inside a C call may surface as a decoding error
             failures.append((src, str(e)))
-            log(f"error: {e}")
+            warn(f"error: {e}")
     if not entries:
         raise UserError(f"{input_dir}: none of the {len(files)} audio files could be used (see above)")
     manifest = {
@@ -155,8 +159,20 @@ def load_scan(scan_dir):
     return m
 
 
-def reference_path(manifest, entry, scan_dir):
-    """Path of the 44.1 kHz reference of a scanned song: the original, or its resampled copy."""
+def reference_path(manifest, entry, scan_dir, originals=None):
+    """Path of the 44.1 kHz reference of a scanned song: its resampled copy in the scan folder, or the original.
+
+    The originals are looked for in ``originals`` (``--originals``) if given, else where the manifest says
+    (relative to the scan folder). A scan folder moved or copied without them is refused here, with the
+    option that names them.
+    """
     if entry["reference"]:
         return Path(scan_dir) / entry["reference"]
-    return resolve_path(manifest["input_dir"], scan_dir) / entry["source"]
+    folder = Path(originals) if originals is not None else resolve_path(manifest["input_dir"], scan_dir)
+    path = folder / entry["source"]
+    if not path.exists():
+        where = "in --originals" if originals is not None else "where 10-scan.py read it"
+        raise UserError(f"{path}: the original of {entry['source']} is not {where}; if the scan folder {scan_dir} "
+                        "was moved or copied without its originals, give --originals DIR, the folder 10-scan.py "
+                        "read")
+    return path

@@ -28,7 +28,7 @@ from .losses import make_loss
 from .archs import architecture
 from .models import build_model, make_optimizer
 from .runs import (ARCH_DATASET, ARCH_DEFAULTS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, SETTINGS,
-                   STATE_NAME, load_config, make_config, read_history, write_history)
+                   STATE_NAME, check_not_shipped, load_config, make_config, read_history, write_history)
 
 
 def _check_settings(arch, given, meta, dataset_dir):
@@ -192,6 +192,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         The run's ``state.json``.
     """
     dataset_dir, run_dir = Path(dataset_dir), Path(run_dir)
+    check_not_shipped(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: is a file, not a model folder; choose another --model")
     meta = load_meta(dataset_dir)
@@ -215,10 +216,10 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         for k, v in given.items():
             if config[k] != v:
                 raise UserError(f"{run_dir}: this run was started with {k}={config[k]!r}, not {v!r}; resume "
-                                "with the same settings or train into a new --run folder")
+                                "with the same settings, or train into a new --model folder")
         if config["dataset"] != {k: meta[k] for k in DATASET_KEYS}:
             raise UserError(f"{dataset_dir}: built with other settings than the model in {run_dir} was trained "
-                            "on; rebuild the dataset with the model's settings or train a new --run")
+                            "on; rebuild the dataset with the model's settings, or train into a new --model folder")
         check_writable_dir(run_dir)
         state = read_json(run_dir / STATE_NAME, "training state")
         if not isinstance(state, dict) or not isinstance(state.get("epochs_done"), int):
@@ -263,6 +264,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         check_writable_dir(run_dir)
         write_json_atomic(config_path, config)
         state = {"epochs_done": 0}
+        log(f"new run in {run_dir} ({config['arch']}, dataset {dataset_dir})")
     rows = read_history(run_dir)[:state["epochs_done"]]
     if state["epochs_done"] >= epochs:
         log(f"{run_dir}: already trained for {state['epochs_done']} epochs (asked for {epochs}); nothing to do")

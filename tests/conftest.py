@@ -57,13 +57,14 @@ def _script_main(script):
     return lambda argv: stage(name, argv)
 
 
-def run_script(script, *args, cwd=None, check=True, timeout=600, subprocess_=False):
+def run_script(script, *args, cwd=None, check=True, timeout=600, subprocess_=False, script_dir=None):
     """Run one of the top-level scripts as a user would from a shell, and collect what it printed.
 
     By default the script's ``main`` runs in this process with stdout and stderr captured: the same code
     from the argument list on, without the seconds a new process spends importing TensorFlow. With
     ``subprocess_=True`` it runs as a real process (what tests of the executable itself, of signals and of
-    imports need).
+    imports need), run from ``script_dir`` (default: the repository; a test copies the scripts elsewhere to
+    run them as a user does, in the folder that holds them).
 
     Returns
     -------
@@ -73,8 +74,8 @@ def run_script(script, *args, cwd=None, check=True, timeout=600, subprocess_=Fal
     argv = [str(a) for a in args]
     if subprocess_:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-        proc = subprocess.run([sys.executable, str(ROOT / script), *argv], cwd=cwd or ROOT, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([sys.executable, str(Path(script_dir or ROOT) / script), *argv], cwd=cwd or ROOT,
+                              env=env, capture_output=True, text=True, timeout=timeout)
     else:
         out, err = io.StringIO(), io.StringIO()
         here = os.getcwd()

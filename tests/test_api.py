@@ -110,3 +110,18 @@ def test_pip_install_gives_a_working_superres_command(pipeline, tmp_path):
     installed = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import superres; print(superres.__file__)"],
                                capture_output=True, text=True, cwd=work, env=env).stdout
     assert str(env_dir) in installed  # the installed copy ran, not the checkout
+
+
+def test_the_readme_documents_the_apis_real_signatures():
+    import inspect
+
+    import superres
+
+    readme = " ".join((ROOT / "README.md").read_text().split()).replace('"', "'")
+    for fn in (superres.upsample, superres.upsample_file):
+        sig = inspect.signature(fn)
+        # Every option is a named keyword-only parameter (a misspelt option is a TypeError, not ignored) ...
+        assert not [p for p in sig.parameters.values() if p.kind is p.VAR_KEYWORD], fn.__name__
+        assert "runtime" in sig.parameters and sig.parameters["runtime"].kind is inspect.Parameter.KEYWORD_ONLY
+        # ... and the README shows the signature as it is.
+        assert f"{fn.__name__}{sig}".replace(" = ", "=") in readme, f"{fn.__name__}{sig}"

@@ -231,3 +231,195 @@ def test_no_pickle_anywhere():
     assert "import pickle" not in text and "allow_pickle=True" not in text
     assert "safe_mode=False" not in text
     assert text.count("allow_pickle=False") >= 1 and text.count("safe_mode=True") >= 2
+
+
+@pytest.mark.parametrize("name, subtype", [("b.ogg", "PCM_16"), ("b.OGG", "PCM_24"), ("b.mp3", "PCM_16"),
+                                           ("b.flac", "FLOAT"), ("b", "PCM_16")])
+def test_an_output_the_writer_cannot_write_losslessly_is_refused_before_any_work(tmp_path, name, subtype):
+    """Every writer refuses an extension (or a sample format in it) libsndfile cannot write losslessly with one
+    line naming the file and what it can write, before anything is created; so does the API, up front."""
+    import superres
+    from superres.audio import open_atomic_writer, write_audio
+
+    out = tmp_path / name
+    data = synth(0.01, 44100, 1).astype(np.float32)
+    with pytest.raises(UserError, match=rf"{name}: .*\.wav.*\.flac") as e:
+        write_audio(out, data, 44100, subtype)
+    assert len(str(e.value).splitlines()) == 1
+    with pytest.raises(UserError, match=rf"{name}: .*\.wav.*\.flac"):
+        with open_atomic_writer(out, 44100, 1, subtype):
+            pytest.fail("the writer opened")
+    assert list(tmp_path.iterdir()) == []
+    src = write_synth(tmp_path / "in" / "a.wav", 0.05, rate=22050, channels=1)
+    api_subtype = {"PCM_16": "16", "PCM_24": "24", "FLOAT": "float"}[subtype]
+    # Refused before the model is looked for: this one does not exist.
+    with pytest.raises(UserError, match=rf"{name}: .*\.wav.*\.flac"):
+        superres.upsample_file(src, out, model=tmp_path / "no-model", subtype=api_subtype)
+    assert not out.exists()
+
+
+def _edit_json(path, edit):
+    m = json.loads(path.read_text())
+    edit(m)
+    path.write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("edit, phrase", [
+    (lambda m: m["files"][0].pop("frames_high"), "files entry 1 (a_stereo.flac) has no 'frames_high'"),
+    (lambda m: m["files"][1].pop("output"), "files entry 2 (c_48k.wav) has no 'output'"),
+    (lambda m: m["files"][2].update(channels="2"), "files entry 3 (sub/b_mono.wav) has channels = '2', not a whole"),
+    (lambda m: m["files"][0].update(reference=7), "files entry 1 (a_stereo.flac) has reference = 7, not a string"),
+    (lambda m: m["files"].append("x.wav"), "files entry 4 is not an object"),
+    (lambda m: m.pop("files"), "incomplete or edited (no 'files' list)"),
+    (lambda m: m.pop("input_dir"), "incomplete or edited (input_dir is None, not a string)"),
+])
+@pytest.mark.parametrize("script", ["20-make-dataset.py", "eval.py"])
+def test_an_edited_scan_manifest_is_one_line_naming_the_entry_and_the_key(pipeline, tmp_path, edit, phrase, script):
+    import shutil
+
+    scan = tmp_path / "22k"
+    shutil.copytree(pipeline["scan"], scan)
+    _edit_json(scan / "manifest.json", edit)
+    args = (["--input", scan, "--output", tmp_path / "ds"] if script == "20-make-dataset.py" else
+            ["--scan", scan, "--predicted", pipeline["predicted"]])
+    proc = run_script(script, *args, "--originals", pipeline["original"], check=False)
+    assert_clean_error(proc, f"{scan / 'manifest.json'}: {phrase}", "re-run 10-scan.py")
+    assert len([ln for ln in proc.stderr.splitlines() if "error:" in ln]) == 1
+
+
+def test_a_rerun_of_the_scan_redoes_entries_its_manifest_has_lost(pipeline, tmp_path):
+    """The scan's own manifest, hand-edited: a damaged entry is redone (and the manifest rewritten whole), not
+    taken for done."""
+    out = tmp_path / "22k"
+    run_script("10-scan.py", "--input", pipeline["original"], "--output", out)
+    _edit_json(out / "manifest.json", lambda m: m["files"][0].pop("frames_high"))
+    proc = run_script("10-scan.py", "--input", pipeline["original"], "--output", out)
+    assert "wrote a_stereo.wav" in proc.stdout and proc.stdout.count("skip ") == 2
+    assert all("frames_high" in e for e in json.loads((out / "manifest.json").read_text())["files"])
+
+
+def test_edited_dataset_and_prediction_manifests_are_one_line(pipeline, tmp_path):
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(pipeline["dataset"], ds)
+    _edit_json(ds / "meta.json", lambda m: m["songs"][1].pop("windows"))
+    proc = run_script("rnn-super-resolution.py", "--train", "--dataset", ds, "--model", tmp_path / "m", "--epochs",
+                      "1", *TINY, check=False)
+    assert_clean_error(proc, f"{ds / 'meta.json'}: songs entry 2 (", "has no 'windows'", "re-run 20-make-dataset.py")
+    assert not (tmp_path / "m").exists()
+
+    pred = tmp_path / "pred"
+    shutil.copytree(pipeline["predicted"], pred)
+    from superres.manifest import relative_path
+
+    # The copy's manifest names the model as seen from the copy; its first entry has lost its output.
+    _edit_json(pred / "manifest.json", lambda m: (m.update(model_dir=relative_path(pipeline["model"], pred)),
+                                                  m["files"][0].pop("output")))
+    proc = run_script("eval.py", "--predicted", pred, "--scan", pipeline["scan"], check=False)
+    assert_clean_error(proc, f"{pred / 'manifest.json'}: files entry 1 (", "has no 'output'", "--overwrite")
+    # Predicting into that folder again: the damaged entry is not taken for a file of this model's; --overwrite
+    # redoes it and writes a whole manifest again.
+    proc = run_script("rnn-super-resolution.py", "--predict", "--model", pipeline["model"], "--output", pred,
+                      check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    run_script("rnn-super-resolution.py", "--predict", "--model", pipeline["model"], "--output", pred, "--overwrite")
+    assert all("output" in e for e in json.loads((pred / "manifest.json").read_text())["files"])
+    run_script("eval.py", "--predicted", pred, "--scan", pipeline["scan"])
+
+
+@pytest.fixture
+def loops(tmp_path):
+    """A folder with a good file, a link to itself and two links to each other; a folder link to itself."""
+    d = tmp_path / "in"
+    write_synth(d / "good.wav", 0.1, rate=44100, channels=1)
+    (d / "self.wav").symlink_to("self.wav")
+    (d / "a.flac").symlink_to("b.flac")
+    (d / "b.flac").symlink_to("a.flac")
+    (tmp_path / "loop").symlink_to("loop")
+    return tmp_path
+
+
+def test_symbolic_link_loops_in_an_input_folder_are_reported_per_file(pipeline, loops):
+    from superres.audio import list_audio_files
+
+    problems = []
+    assert list_audio_files(loops / "in", problems=problems) == [__import__("pathlib").Path("good.wav")]
+    assert [p.name for p, _ in problems] == ["a.flac", "b.flac", "self.wav"]
+    assert all("symbolic link loop" in msg and "skipped" in msg for _, msg in problems), problems
+    for script, args in (("10-scan.py", ["--input", loops / "in", "--output", loops / "22k"]),
+                         ("rnn-super-resolution.py", ["--predict", "--model", pipeline["model"], loops / "in",
+                                                      loops / "in" / "self.wav", "--output", loops / "up"])):
+        proc = run_script(script, *args, check=False)
+        assert_clean_error(proc, "self.wav: symbolic link loop", "a.flac: symbolic link loop", code=1)
+        assert "broken symbolic link" not in proc.stderr
+    assert (loops / "22k" / "good.wav").is_file() and (loops / "up" / "good.wav").is_file()
+
+
+def test_a_symbolic_link_loop_as_the_folder_is_one_line(loops):
+    for args in (["--input", loops / "loop", "--output", loops / "22k"],
+                 ["--input", loops / "in", "--output", loops / "loop"]):
+        proc = run_script("10-scan.py", *args, check=False)
+        assert_clean_error(proc, f"{loops / 'loop'}: symbolic link loop")
+        assert len([ln for ln in proc.stderr.splitlines() if "error:" in ln]) == 1
+
+
+def _deny(monkeypatch, name, how="open"):
+    """Make reading files named ``name`` fail with PermissionError, as ``chmod 000`` (on the file, or on its
+    folder for ``how="stat"``) does for a user other than root; tests may run as root, who reads anything."""
+    import builtins
+    import pathlib
+
+    def denied(path):
+        return pathlib.Path(str(path)).name == name
+
+    if how == "open":
+        real = builtins.open
+
+        def fake_open(file, *args, **kwargs):
+            if isinstance(file, (str, bytes, pathlib.PurePath)) and denied(file):
+                raise PermissionError(errno.EACCES, "Permission denied", str(file))
+            return real(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", fake_open)
+    else:
+        real_stat = pathlib.Path.stat
+
+        def fake_stat(self, *args, **kwargs):
+            if denied(self):
+                raise PermissionError(errno.EACCES, "Permission denied", str(self))
+            return real_stat(self, *args, **kwargs)
+
+        monkeypatch.setattr(pathlib.Path, "stat", fake_stat)
+
+
+@pytest.mark.parametrize("name, how", [("meta.json", "open"), ("meta.json", "stat"), ("train_x.npy", "open"),
+                                       ("test_y.npy", "open")])
+def test_a_dataset_file_that_cannot_be_read_is_one_line(pipeline, tmp_path, monkeypatch, name, how):
+    _deny(monkeypatch, name, how)
+    model = tmp_path / "m"
+    proc = run_script("rnn-super-resolution.py", "--train", "--dataset", pipeline["dataset"], "--model", model,
+                      "--epochs", "1", *TINY, check=False)
+    assert_clean_error(proc, f"{pipeline['dataset'] / name}: cannot be read (permission denied)", "permissions")
+    assert len([ln for ln in proc.stderr.splitlines() if "error:" in ln]) == 1
+    assert "delete" not in proc.stderr and "corrupt" not in proc.stderr  # it is neither: only unreadable
+
+
+def test_a_run_folder_file_that_cannot_be_read_is_one_line(pipeline, tmp_path, monkeypatch):
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(pipeline["model"], model)
+    _deny(monkeypatch, "history.csv")
+    proc = run_script("rnn-super-resolution.py", "--train", "--dataset", pipeline["dataset"], "--model", model,
+                      "--epochs", "3", *TINY, check=False)
+    assert_clean_error(proc, f"{model / 'history.csv'}: cannot be read (permission denied)")
+
+
+@pytest.mark.parametrize("seconds", [1e308, 1e6, float("nan"), 0])
+def test_the_api_refuses_a_chunk_length_before_loading_a_model(tmp_path, seconds):
+    import superres
+
+    src = write_synth(tmp_path / "a.wav", 0.05, rate=22050, channels=1)
+    with pytest.raises(UserError, match="chunk_seconds must be a positive number of seconds up to 48695"):
+        superres.upsample_file(src, tmp_path / "b.wav", model=tmp_path / "no-model", chunk_seconds=seconds)

@@ -108,3 +108,26 @@ def test_open_split_checks_shapes(scanned):
     (scanned / "ds" / "test_x.npy").write_bytes(b"garbage")
     with pytest.raises(UserError, match="corrupt"):
         open_split(scanned / "ds", "test")
+
+
+def test_long_windows_are_encoded_in_blocks_of_bounded_size(scanned, monkeypatch):
+    """Memory while encoding is bounded in steps, not windows: 2048-step windows 64 apart are encoded a few
+    hundred at a time (the blog's 50-step windows 8192 at a time), and the arrays are the same."""
+    import superres.dataset as ds
+
+    steps = []
+    real = ds.int16_to_bits
+
+    def counting(x):
+        steps.append(x.size)
+        return real(x)
+
+    monkeypatch.setattr(ds, "int16_to_bits", counting)
+    meta = build_dataset(scanned / "22k", scanned / "ds", window=2048, hop=64, log=lambda s: None)
+    assert max(steps) <= 8192 * 50 and sum(steps) == 2048 * sum(meta["counts"].values())
+    x, y = open_split(scanned / "ds", "train")
+    ref, _ = read_audio(scanned / "orig" / "s1.flac", "int16")
+    low, _ = read_audio(scanned / "22k" / "s1.wav", "int16")
+    for i in (0, 199, 200, 201, 519):  # either side of a block's end
+        np.testing.assert_array_equal(y[i], ref[i * 64:i * 64 + 2048, 0])
+        np.testing.assert_array_equal(bits_to_int16(x[i]), naive_upsample(low)[i * 64:i * 64 + 2048, 0])

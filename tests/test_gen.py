@@ -128,27 +128,126 @@ def test_keras_backbone_stream_equals_onnx(random_gen):
 
 
 def test_short_and_silent_inputs(random_gen):
-    for n in (1, 100, 256, 300):
+    """Short files are what genstream's module docstring promises of every file: the network on the whole file
+    at once (to float rounding); files too short for the STFT's centring (512 output samples or fewer, which
+    neither the stream nor Keras's STFT can reflect-pad) get no top band, so they come out as the sinc
+    interpolation itself. Silence in is silence out, exactly: every spectrum the generator shapes is zero, so
+    what it adds is zero whatever its gains."""
+    for n in (1, 100, 256, 257, 300, 700):
         low = to_int16(synth(n / 22050, rate=22050, seed=1))[:n]
         out = _stream(random_gen["onnx"], low, 64, random_gen["context"])
-        assert out.shape == (2 * n, 2) and np.isfinite(out).all()
-    silent = np.zeros((22050, 2), np.int16)
-    out = _stream(random_gen["onnx"], silent, 5000, random_gen["context"])
-    assert np.abs(out).max() == 0.0
+        assert out.shape == (2 * n, 2)
+        sinc = sinc_upsample(low / 32768.0)
+        if 2 * n <= bandplan.FFT // 2:
+            np.testing.assert_array_equal(out, sinc)
+        else:
+            ref = _whole_file(random_gen["model"], sinc)
+            assert np.abs(ref - sinc).max() > 0.01, n  # the network did add a top band to so short a file
+            np.testing.assert_allclose(out, ref, atol=2e-5, err_msg=f"{n} frames")
+    for n in (300, 22050):
+        silent = np.zeros((n, 2), np.int16)
+        out = _stream(random_gen["onnx"], silent, 5000, random_gen["context"])
+        assert out.shape == (2 * n, 2) and np.abs(out).max() == 0.0
 
 
-@pytest.mark.parametrize("method", ["soxr-vhq", "soxr-lq", "poly-hann", "fir-low"])
-def test_remade_inputs(method):
+def _resampled_then_sinc(y, method, rng):
+    """What ``method`` gives for ``y`` (n,), built here from the resamplers themselves: y at 22.05 kHz by that
+    resampler, rounded to 16 bits, soxr VHQ back to 44.1 kHz, trimmed or zero-padded to n (superres.degrade's
+    docstring). ``fir-low`` draws its cutoff (0.9-0.98 of 11.025 kHz) and then its length (63, 127 or 255 taps)
+    from ``rng``."""
+    import scipy.signal
+    import soxr
+
+    n = len(y)
+    if method.startswith("soxr-"):
+        low = soxr.resample(y, 44100, 22050, quality=method[5:].upper())
+    elif method.startswith("poly-"):
+        window = {"poly-kaiser5": ("kaiser", 5.0), "poly-hann": "hann", "poly-blackman": "blackman"}[method]
+        low = scipy.signal.resample_poly(y, 1, 2, window=window)
+    else:
+        cutoff = rng.uniform(0.9, 0.98)
+        taps = scipy.signal.firwin(int(rng.choice([63, 127, 255])), cutoff / 2, window=("kaiser", 8.0))
+        low = scipy.signal.fftconvolve(y, taps, mode="same")[::2]
+    low = np.pad(low[:n // 2], (0, max(0, n // 2 - len(low))))
+    up = soxr.resample(np.clip(np.round(low * 32768), -32768, 32767) / 32768, 22050, 44100, quality="VHQ")
+    return np.pad(up[:n], (0, max(0, n - len(up))))
+
+
+def _methods():
+    from superres.degrade import METHODS
+
+    return [m for m, _ in METHODS]
+
+
+def test_remade_inputs():
+    """Each method's input is its own resampler's result (not one resampler under eight names), and each
+    keeps the low band and removes the top octave."""
     from superres.degrade import remade_input
 
     y = synth(1.0, channels=1, seed=2)[:, 0]
-    x = remade_input(y, np.random.default_rng(0), method)
-    assert x.shape == y.shape and x.dtype == np.float32
-    f = np.fft.rfftfreq(len(y), 1 / 44100)
-    X, Y = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(y))
-    low = (f > 200) & (f < 8000)
-    assert np.sqrt(np.mean((X[low] - Y[low]) ** 2) / np.mean(Y[low] ** 2)) < 0.05  # the low band survives
-    assert np.sum(X[f > 11600] ** 2) < 0.05 * np.sum(Y[f > 11600] ** 2)  # the top octave is gone
+    made = {}
+    for method in _methods():
+        x = remade_input(y, np.random.default_rng(0), method)
+        assert x.shape == y.shape and x.dtype == np.float32, method
+        # Float32 rounding of the same computation (measured 1e-8).
+        np.testing.assert_allclose(x, _resampled_then_sinc(y, method, np.random.default_rng(0)), rtol=0, atol=1e-6,
+                                   err_msg=method)
+        f = np.fft.rfftfreq(len(y), 1 / 44100)
+        X, Y = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(y))
+        low = (f > 200) & (f < 8000)
+        assert np.sqrt(np.mean((X[low] - Y[low]) ** 2) / np.mean(Y[low] ** 2)) < 0.05  # the low band survives
+        assert np.sum(X[f > 11600] ** 2) < 0.05 * np.sum(Y[f > 11600] ** 2)  # the top octave is gone
+        made[method] = x
+    # They differ: the closest two (soxr VHQ and HQ) by 26 16-bit steps at their largest, measured.
+    for i, a in enumerate(made):
+        for b in list(made)[i + 1:]:
+            assert np.abs(made[a] - made[b]).max() > 5 / 32768, (a, b)
+    # fir-low's cutoff is drawn: other draws, other inputs.
+    assert np.abs(remade_input(y, np.random.default_rng(1), "fir-low") - made["fir-low"]).max() > 5 / 32768
+
+
+def test_remade_batches_draw_a_resampler_per_window_and_epoch():
+    """RemadeBatches: targets as stored, inputs remade by one of the resamplers for every window, drawn anew
+    every epoch (training) or the same every epoch (validation, ``fixed``)."""
+    from superres.loader import RemadeBatches
+
+    rng = np.random.default_rng(4)
+    windows, window = 12, 2048
+    y = np.stack([to_int16(synth(window / 44100, channels=1, seed=int(s))[:, 0]) for s in rng.integers(0, 99, windows)])
+    deterministic = [m for m in _methods() if m != "fir-low"]
+
+    def epochs(batches, count=2):
+        out = []
+        for _ in range(count):
+            xs, ys = zip(*(batches[i] for i in range(len(batches))))
+            out.append(np.concatenate(xs))
+            np.testing.assert_array_equal(np.concatenate(ys), y[..., None] / 32768.0)  # targets, in order
+            batches.on_epoch_end()
+        return out
+
+    def which(row, target):
+        """The resampler that made ``row``: one of the deterministic ones, or fir-low (a lowpass of its own)."""
+        target = target / 32768.0
+        for m in deterministic:
+            if np.abs(row - _resampled_then_sinc(target, m, None)).max() < 1e-6:
+                return m
+        return "fir-low"
+
+    train = epochs(RemadeBatches(y, batch_size=5, seed=3))
+    assert all(x.shape == (windows, window) and x.dtype == np.float32 for x in train)
+    used = [[which(row, t) for row, t in zip(x, y)] for x in train]
+    assert len(set(used[0] + used[1])) >= 4 and "fir-low" in used[0] + used[1]  # a mix, not one resampler
+    assert used[0] != used[1]  # drawn anew each epoch
+    # Every row, fir-low's among them, has lost its top octave.
+    for x, names in zip(train, used):
+        for row, t, m in zip(x, y, names):
+            f = np.fft.rfftfreq(window, 1 / 44100)
+            R, T = np.abs(np.fft.rfft(row)), np.abs(np.fft.rfft(t / 32768.0))
+            assert np.sum(R[f > 11600] ** 2) < 0.05 * np.sum(T[f > 11600] ** 2), m
+    val = epochs(RemadeBatches(y, batch_size=5, seed=3, fixed=True))
+    np.testing.assert_array_equal(val[0], val[1])  # validation: the same inputs every epoch
+    other_seed = epochs(RemadeBatches(y, batch_size=5, seed=4, fixed=True), 1)[0]
+    assert np.abs(other_seed - val[0]).max() > 5 / 32768
 
 
 @pytest.fixture(scope="module")

@@ -77,12 +77,60 @@ def test_lsd_is_rms_over_frequency_then_mean_over_frames():
     assert lsd(x, est) == pytest.approx(1.0, abs=0.06)
 
 
+def _bin_centred_cosine(amp, k0=700, n=256 * 172 + 1):
+    """``amp * cos(2 pi k0 t / 2048)`` (int16 units), a tone at the centre of 2048-point bin ``k0`` (15.07 kHz).
+
+    Every STFT frame sees the same cosine, the centring's reflections included (a cosine is even about sample 0,
+    and about sample n - 1 since ``k0 (n - 1) / 1024`` is whole), so its power on the full scale 1.0 is known
+    exactly: ``(a * 512)^2`` in bin k0 and ``(a * 256)^2`` in bins k0 - 1 and k0 + 1 (the periodic Hann window's
+    transform is 1/2, -1/4, -1/4 of its 2048 points), with ``a = amp / 32768``, and nothing (float rounding,
+    1e-18 or less) in the others.
+    """
+    return amp * np.cos(2 * np.pi * k0 * np.arange(n) / 2048)
+
+
+def _lsd_against_silence(amp, bins):
+    """The LSD's definition for that cosine against a silent estimate, over a band of ``bins`` bins holding k0:
+    every frame has ``d = log10(max(P, 1e-8)) - log10(1e-8)`` in the three bins and 0 in the others."""
+    a = amp / 32768.0
+    power = np.array([(a * 256) ** 2, (a * 512) ** 2, (a * 256) ** 2])
+    d = np.log10(np.maximum(power, 1e-8)) - np.log10(1e-8)
+    return float(np.sqrt(np.sum(d ** 2) / bins))
+
+
 def test_lsd_uses_the_1e8_clamp_on_full_scale_power():
-    low, high = split_bands(noise())
-    x = low + high
-    # An empty high band is clamped at log10(1e-8) = -8 rather than -inf: the value stays finite.
-    v = lsd_hf(x, low)
-    assert np.isfinite(v) and v > 5
+    # The full-scale spectrogram of the tone is what the docstring above says (scipy's STFT, framed as the LSD's:
+    # see test_power_spectrogram_matches_scipy_centered_hann_unnormalised).
+    x = _bin_centred_cosine(16384.0)
+    _, _, z = scipy.signal.stft(x / 32768.0, window="hann", nperseg=2048, noverlap=2048 - 512, boundary="even",
+                                padded=False, detrend=False)
+    p = np.abs(z * scipy.signal.get_window("hann", 2048).sum()) ** 2
+    assert p.shape == (1025, 87)
+    np.testing.assert_allclose(p[699:702], np.array([[256.0 ** 2], [512.0 ** 2], [256.0 ** 2]]) * np.ones(87) / 4,
+                               rtol=1e-9)
+    assert np.delete(p, [699, 700, 701], axis=0).max() < 1e-15
+    silent = np.zeros_like(x)
+    # Half of full scale, against silence: d = 12.82 in bin 700 and 12.21 beside it, 0 in every other bin (both
+    # clamped); LSD-HF over the 513 bins from 11.025 kHz up = 0.9497, LSD over all 1025 = 0.6718. Without the
+    # rescale to full scale (power in 16-bit units) it would be 1.64 and 1.16; with a clamp of 1e-10, 1.10.
+    assert lsd_hf(x, silent) == pytest.approx(_lsd_against_silence(16384.0, 513), rel=1e-6)
+    assert lsd_hf(x, silent) == pytest.approx(0.94965, abs=1e-5)
+    assert lsd(x, silent) == pytest.approx(_lsd_against_silence(16384.0, 1025), rel=1e-6)
+    assert lsd(x, silent) == pytest.approx(0.67183, abs=1e-5)
+    assert lsd_hf(silent, x) == lsd_hf(x, silent)  # |d| is symmetric
+    # 0.01 of a 16-bit step: 2.4e-8 of full-scale power in bin 700 (above the clamp: d = log10(2.44) = 0.388),
+    # 6.1e-9 beside it (below: clamped as silence is, d = 0). LSD-HF = 0.388 / sqrt(513) = 0.0171.
+    quiet = _bin_centred_cosine(0.01)
+    assert lsd_hf(quiet, silent) == pytest.approx(_lsd_against_silence(0.01, 513), rel=1e-6)
+    assert lsd_hf(quiet, silent) == pytest.approx(0.0171147, abs=1e-6)
+    # Half that tone is below the clamp in every bin: to the LSD it is silence.
+    assert lsd_hf(quiet, 0.5 * quiet) == pytest.approx(lsd_hf(quiet, silent), rel=1e-12)
+    # 0.005 of a step: every bin below the clamp, so the tone, half of it and silence are the same spectrum to
+    # the LSD (in 16-bit units they would be far above the clamp, and log10(4) apart).
+    quieter = _bin_centred_cosine(0.005)
+    assert lsd_hf(quieter, silent) == 0.0 and lsd(quieter, 0.5 * quieter) == 0.0
+    # Above the clamp, twice the amplitude is log10(4) in each of the three bins, whatever the scale.
+    assert lsd_hf(x, 2 * x) == pytest.approx(np.log10(4) * np.sqrt(3 / 513), rel=1e-6)
 
 
 def test_lsd_hf_sees_only_the_top_band():
@@ -133,20 +181,61 @@ def test_low_band_snr_sees_only_the_band_below_the_edge():
     assert np.isnan(snr_low_band(np.zeros(4096), np.ones(4096)))
 
 
-def test_seam_is_the_worst_band_level_from_9_to_20_khz():
-    from superres.metrics import SEAM_BANDS, band_levels, seam
+def test_band_error_is_the_worst_band_level_from_9_to_20_khz_of_the_bands_the_original_has():
+    from superres.metrics import BANDS, band_error, band_levels
 
     low, high = _split_bands(noise(44100, amp=3000.0))
     ref = low + high
-    assert seam(ref, ref) == pytest.approx(0.0, abs=1e-9)
+    assert band_error(ref, ref) == pytest.approx(0.0, abs=1e-9)
     # The top octave at half its amplitude: -6.02 dB in every band above the edge, 0 below.
     levels = band_levels(ref, low + 0.5 * high)
-    edges = np.array([lo for lo, _ in SEAM_BANDS])
+    edges = np.array([lo for lo, _ in BANDS])
     assert np.allclose(levels[edges >= 11500], 20 * np.log10(0.5), atol=0.05)
     assert np.allclose(levels[edges + 500 <= 10500], 0.0, atol=0.05)
-    assert seam(ref, low + 0.5 * high) == pytest.approx(6.02, abs=0.1)
-    # An empty top octave (sinc) is a deep seam.
-    assert seam(ref, low) > 40
+    assert band_error(ref, low + 0.5 * high) == pytest.approx(6.02, abs=0.1)
+    # An empty top octave (sinc) is a large band error.
+    assert band_error(ref, low) > 40
+    # An original that ends at 18.5 kHz: its near-empty bands from 19 kHz up (more than 40 dB down) are left
+    # out, so 19.5-20 kHz restored 40 dB above the original's faint floor does not decide the figure, as a ratio
+    # of two near-silences would ...
+    short, top = _split_bands(ref, 18500.0)
+    ref2 = short + 1e-3 * top
+    _, faint = _split_bands(noise(44100, amp=300.0, seed=4), 19500.0)
+    est = ref2 + faint
+    assert band_levels(ref2, est)[-1] > 20
+    assert band_error(ref2, est) < 0.5
+    # ... while a band the original really has is never left out.
+    assert band_error(ref, short) > 40
+
+
+def test_edge_step_is_the_level_step_across_the_edge_against_the_original():
+    from superres.metrics import edge_step
+
+    low, high = _split_bands(noise(44100, amp=3000.0))
+    ref = low + high
+    assert edge_step(ref, ref) == pytest.approx(0.0, abs=1e-9)
+    # 11-11.5 kHz is restored band but for its first bin (11002 Hz, of 24 bins of 21.5 Hz): the top band at
+    # half its amplitude is a step down of 10 log10((1 + 23 / 4) / 24) = -5.5 dB; twice as loud, a step up.
+    assert edge_step(ref, low + 0.5 * high) == pytest.approx(10 * np.log10((1 + 23 / 4) / 24), abs=0.1)
+    assert edge_step(ref, low + 2 * high) == pytest.approx(10 * np.log10((1 + 23 * 4) / 24), abs=0.1)
+    # A gain on the whole signal is no step.
+    assert edge_step(ref, 0.5 * ref) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_every_metric_of_a_song_is_the_same_streamed_in_blocks_or_scored_whole(monkeypatch):
+    import superres.metrics as metrics
+
+    rng = np.random.default_rng(5)
+    ref = rng.standard_normal((30000, 2)) * 3000
+    est = ref + rng.standard_normal((30000, 2)) * 300
+    whole = metrics.score_arrays(ref, est).result()
+    # Blocks of 4096 frames: the STFT frames straddle blocks; the low-band spectrum is summed per block,
+    # which for noise-like signals agrees with the whole-signal spectrum to a few hundredths of a dB.
+    monkeypatch.setattr(metrics, "BLOCK", 4096)
+    blocked = metrics.score_arrays(ref, est).result()
+    for k in whole:
+        tol = 0.05 if k == "SNR-LF" else 1e-9
+        assert blocked[k] == pytest.approx(whole[k], rel=tol, abs=tol), k
 
 
 def test_visqol_ranks_a_missing_top_octave_below_the_original():

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -33,13 +34,33 @@ def test_scan_rerun_skips_done_files(pipeline):
     assert out.count("skip") == 3 and "wrote" not in out
 
 
-def test_scan_band_limits(pipeline):
+def test_scan_band_limits(pipeline, tmp_path):
     # Nothing above 11.025 kHz survives in the 22.05 kHz copy beyond the anti-alias filter's leakage:
     # compare the energy near Nyquist with the energy of the original in the same band.
     low, _ = read_audio(pipeline["scan"] / "a_stereo.wav")
     spec = np.abs(np.fft.rfft(low[:, 0])) ** 2
     freqs = np.fft.rfftfreq(low.shape[0], 1 / 22050)
     assert spec[freqs > 10900].sum() < 1e-4 * spec.sum()
+    # A strong tone above 11.025 kHz is removed, not folded below it: 15 kHz would alias to 22.05 - 15 =
+    # 7.05 kHz. A tone below 10 kHz passes at its level. One second, so that each tone is on a bin of the
+    # 22.05 kHz spectrum (1 Hz apart); both -12 dBFS, 16-bit.
+    t = np.arange(44100) / 44100
+    orig = tmp_path / "orig"
+    orig.mkdir()
+    sf.write(orig / "tones.wav", 0.25 * np.sin(2 * np.pi * 15000 * t) + 0.25 * np.sin(2 * np.pi * 5000 * t), 44100,
+             subtype="PCM_16")
+    run_script("10-scan.py", "--input", orig, "--output", tmp_path / "22k")
+    low, rate = read_audio(tmp_path / "22k" / "tones.wav", "int16")
+    assert rate == 22050 and low.shape == (22050, 1)
+    x = low[:, 0] / 32768.0
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(len(x)) / len(x))  # periodic Hann: a bin-centred tone's
+    amp = np.abs(np.fft.rfft(x * win)) / (win.sum() / 2)            # amplitude, exactly
+    db = 20 * np.log10(np.maximum(amp, 1e-12) / 0.25)  # relative to either tone's level
+    assert db[5000] == pytest.approx(0.0, abs=0.01)  # the 5 kHz tone, at its level
+    # Where the 15 kHz tone would fold to: -107 dB measured (a decimation without the filter: 0 dB).
+    assert db[7030:7071].max() < -90
+    # Nothing else from 20 Hz up (the 16-bit roundings' spurs reach -100 dB; below 20 Hz, their DC offset).
+    assert np.delete(db, np.arange(4998, 5003))[20:].max() < -90
 
 
 def test_train_writes_model_folder(pipeline):
@@ -99,7 +120,7 @@ def _eval_json(tmp_path, *args):
 def test_eval_table_has_baselines_and_the_model(pipeline, tmp_path):
     out, res = _eval_json(tmp_path, "--predicted", pipeline["predicted"])
     assert res["methods"] == ["naive", "linear", "sinc", "tiny"]
-    assert list(res["metrics"]) == ["MAE", "SNR", "LSD", "LSD-HF", "HF energy", "SNR-LF", "seam"]
+    assert list(res["metrics"]) == ["MAE", "SNR", "LSD", "LSD-HF", "HF energy", "SNR-LF", "band error", "edge step"]
     assert [s["name"] for s in res["songs"]] == ["a_stereo.flac", "c_48k.wav", "sub/b_mono.wav"]
     # The printed table: a row per method, a column per metric, per song and the mean.
     assert "Mean over 3 songs" in out
@@ -117,8 +138,9 @@ def test_eval_table_has_baselines_and_the_model(pipeline, tmp_path):
         # ... while leaving the top band empty, which LSD-HF and the energy ratio expose.
         assert s["sinc"]["HF energy"] < -30
         assert s["sinc"]["LSD-HF"] > s["naive"]["LSD-HF"]
-        # Below 11.025 kHz sinc is nearly exact, and its empty top octave is a deep seam.
-        assert s["sinc"]["SNR-LF"] > s["sinc"]["SNR"] and s["sinc"]["seam"] > 20
+        # Below 11.025 kHz sinc is nearly exact; its empty top octave is a large band error and a deep step down.
+        assert s["sinc"]["SNR-LF"] > s["sinc"]["SNR"] and s["sinc"]["band error"] > 20
+        assert s["sinc"]["edge step"] < -20
 
 
 def test_eval_naive_mae_matches_hand_computation(pipeline, tmp_path):
@@ -177,10 +199,115 @@ def test_predict_explicit_files_any_rate_and_subtype(pipeline, tmp_path):
     assert (info.samplerate, info.frames, info.channels, info.subtype) == (44100, 13230, 3, "PCM_24")
 
 
-def test_scripts_have_help():
-    for script in ("10-scan.py", "20-make-dataset.py", "rnn-super-resolution.py", "eval.py"):
-        out = run_script(script, "--help", subprocess_=True).stdout  # the executables themselves
-        assert "usage:" in out and "--" in out
+def _help_entries(text):
+    """An argparse help text -> {option (its long name) or positional: (group heading, its help)}.
+
+    Whitespace is collapsed, so line wrapping (which follows the terminal's width) does not matter; ``help`` is
+    what follows the option's name and metavar or choices, which are ``head``."""
+    entries, group, key = {}, None, None
+    for line in text.splitlines():
+        if line and not line[0].isspace():  # "usage: ...", the description, a group heading ("options:")
+            key = None
+            if line.endswith(":") and not line.startswith("usage:"):
+                group = line[:-1]
+            continue
+        if group is None:  # the usage's continuation lines
+            continue
+        if line.startswith("  ") and not line.startswith("   "):  # an entry: "  --input INPUT   help ..."
+            head, _, rest = line.strip().partition("  ")
+            names = head.replace(",", " ").split()
+            key = next((n for n in names if n.startswith("--")), names[0])
+            entries[key] = {"group": group, "head": head, "help": rest.strip()}
+        elif key is not None:
+            entries[key]["help"] = (entries[key]["help"] + " " + line.strip()).strip()
+    for e in entries.values():  # a line broken after a word's hyphen ("multi-" / "resolution") joined again
+        e["help"] = re.sub(r"(\w-) (\w)", r"\1\2", e["help"])
+    return entries
+
+
+def _superres_help(command):
+    """``superres COMMAND --help``, the installed command's, in this process."""
+    import contextlib
+    import io
+
+    from superres.commands import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    return out.getvalue()
+
+
+#: (script, superres commands, {option: what its help must show}): each option's own default, as the help's
+#: "(default: X)" or the text the help gives instead; None: only that the option is listed.
+HELP = [
+    ("10-scan.py", ["scan"], {"--input": "(default: data/original)", "--output": "(default: data/22k)",
+                              "--debug": None}),
+    ("20-make-dataset.py", ["dataset"], {
+        "--input": "(default: data/22k)", "--output": "(default: data/dataset)", "--window": "(default: 50)",
+        "--hop": "(default: the window length, no overlap)", "--train-fraction": "(default: 0.8)",
+        "--upsample": "(default: naive)", "--encoding": "(default: bits)"}),
+    ("rnn-super-resolution.py", ["train", "predict"], {
+        "--train": None, "--predict": None, "--model": None,
+        "--dataset": "(default: data/dataset)", "--epochs": "(default: 10)", "--patience": "(default: train every "
+        "epoch)", "--arch": "bilstm (the blog's; the default)", "--units": "[300]", "--dense": "[500]",
+        "--dense2": "[20]", "--lr": "[bilstm 1e-4, sbr 1e-3, gen 5e-4]", "--decay": "[bilstm 0.03, sbr and gen 0]",
+        "--batch-size": "[bilstm 64, sbr and gen 16]", "--seed": "[0]", "--quiet": None,
+        "inputs": "(default: the songs the model's dataset came from)", "--output": "(default: data/predicted)",
+        "--subtype": "(default: 16)", "--weights": "(default: best)", "--chunk-seconds": "(default: 10.0)",
+        "--overlap": "(default: bilstm half the window", "--runtime": "(default: auto)", "--overwrite": None}),
+    ("eval.py", ["eval"], {
+        "--predicted": "(default: data/predicted, when no --models or --pairs are given)", "--models": None,
+        "--runtime": "auto (the default", "--scan": "(default: the first model's)", "--whole": None,
+        "--pairs": None, "--json": None, "--markdown": None, "--report": None, "--plots": None,
+        "--clip-seconds": "(default: 30.0)", "--mean-only": None, "--train-fraction": "(default: the model's "
+        "dataset)"}),
+]
+
+
+@pytest.mark.parametrize("script, commands, expected", HELP, ids=[h[0] for h in HELP])
+def test_scripts_have_help(script, commands, expected):
+    out = run_script(script, "--help", subprocess_=True).stdout  # the executable itself
+    assert out.startswith(f"usage: {script} ")
+    entries = _help_entries(out)
+    for option, shown in expected.items():
+        assert option in entries, f"{script} --help does not list {option}"
+        if shown is not None:
+            assert shown in entries[option]["help"], (option, entries[option]["help"])
+    choices = {"--upsample": "{naive,sinc}", "--encoding": "{bits,pcm}", "--arch": "{bilstm,sbr,gen}",
+               "--subtype": "{16,24,float}", "--weights": "{best,last}",
+               "--runtime": "{auto,keras,onnx,onnx-int8}" if script != "eval.py" else "RUNTIME [RUNTIME ...]"}
+    for option, head in choices.items():
+        if option in expected:
+            assert entries[option]["head"] == f"{option} {head}", entries[option]["head"]
+    description = " ".join(out.split())
+    if script == "eval.py":  # the metrics it scores
+        for metric in ("MAE (16-bit units)", "SNR (dB)", "(LSD)", "(LSD-HF)", "the energy above 11.025 kHz"):
+            assert metric in description, metric
+    if script == "rnn-super-resolution.py":  # each mode's options under its own heading
+        assert entries["--epochs"]["group"] == "training (--train)"
+        assert entries["--chunk-seconds"]["group"] == entries["inputs"]["group"] == "prediction (--predict)"
+    # `superres COMMAND --help` lists the same options, with the same help (rnn-super-resolution.py: train's
+    # and predict's together, and --train / --predict to choose; --model's default differs by mode).
+    theirs = {}
+    for command in commands:
+        theirs.update(_help_entries(_superres_help(command)))
+    ours = {k: v for k, v in entries.items() if k not in ("--train", "--predict")}
+    assert set(ours) == set(theirs), set(ours) ^ set(theirs)
+    for option in ours:
+        if option not in ("--model", "--help"):
+            assert (ours[option]["head"], ours[option]["help"]) == (theirs[option]["head"], theirs[option]["help"]), \
+                option
+
+
+def test_eval_help_names_every_metric_of_the_table():
+    from superres.metrics import METRICS
+
+    description = " ".join(run_script("eval.py", "--help").stdout.split())
+    missing = [m for m in METRICS if not re.search(rf"(^|[ (]){re.escape(m)}\b", description)
+               and not (m == "HF energy" and "energy above 11.025 kHz" in description)]
+    assert not missing, f"eval.py --help does not name {missing}"
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from conftest import synth, write_synth
+from conftest import run_script, synth, write_synth
 from superres.audio import read_blocks, sinc_upsample, to_int16
 from superres.encoding import int16_to_bits
 from superres.errors import UserError
@@ -239,3 +239,31 @@ def test_stream_memory_does_not_grow_with_length(model):
     # Eight times the audio, about the same peak: nothing accumulates over the stream. (Keeping the output
     # would add 16 s x 2 ch x 44100 x 8 bytes = 11 MB.)
     assert long < 1.3 * short + 1e6, (short, long)
+
+
+def test_output_samples_clipped_after_the_top_band_is_added_are_counted_and_a_gain_keeps_them(tmp_path):
+    # A 3 kHz square wave at 0.999 of full scale: its restored harmonics (and sinc's ringing) overshoot.
+    t = np.arange(3 * 22050) / 22050
+    sf.write(tmp_path / "square.wav", 0.999 * np.sign(np.sin(2 * np.pi * 3000 * t)), 22050, subtype="PCM_16")
+    from superres.runs import default_model_dir
+
+    model = ["--model", default_model_dir()]  # the pretrained generator, on ONNX Runtime
+    proc = run_script("rnn-super-resolution.py", "--predict", *model, tmp_path / "square.wav", "--output",
+                      tmp_path / "a", "--subtype", "float")
+    y, _ = sf.read(tmp_path / "a" / "square.wav", always_2d=True)
+    entry = json.loads((tmp_path / "a" / "manifest.json").read_text())["files"][0]
+    # Float output is clipped to [-1, 1]: the samples at full scale are the clipped ones, counted and said.
+    at_full_scale = int(np.count_nonzero(np.abs(y) >= 1.0))
+    assert entry["clipped"] == at_full_scale > 10000 and entry["peak_dbfs"] > 0
+    note = next(line for line in proc.stdout.splitlines() if "clipped at full scale" in line)
+    assert f"{at_full_scale} of {y.size} output samples" in note
+    gain = float(note.split("--gain ")[1].split()[0])
+    assert gain == pytest.approx(-np.ceil(entry["peak_dbfs"] * 10) / 10, abs=0.051)
+    # The gain it names keeps every sample, and is a plain gain on the same output.
+    proc = run_script("rnn-super-resolution.py", "--predict", *model, tmp_path / "square.wav", "--output",
+                      tmp_path / "b", "--subtype", "float", "--gain", str(gain))
+    z, _ = sf.read(tmp_path / "b" / "square.wav", always_2d=True)
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["files"][0]["clipped"] == 0
+    assert "clipped at full scale" not in proc.stdout and np.abs(z).max() < 1.0
+    kept = np.abs(y) < 1.0
+    np.testing.assert_allclose(z[kept], y[kept] * 10 ** (gain / 20), atol=1e-6)

@@ -90,6 +90,10 @@ def test_history_written_before_a_column_was_added_still_reads(tmp_path):
     write_history(tmp_path / "history.csv", rows)
     again = read_history(tmp_path)
     assert [r["epoch"] for r in again] == [1, 2] and again[1]["steps"] == 20 and math.isnan(again[0]["steps"])
+    # Read and written back (as a resumed run does), a count stays a whole number.
+    write_history(tmp_path / "history.csv", again)
+    assert (tmp_path / "history.csv").read_text().splitlines()[2].endswith(",20")
+    assert isinstance(read_history(tmp_path)[1]["steps"], int)
 
 
 def test_patience_stops_when_validation_stops_improving_and_resumes(pipeline, tmp_path, monkeypatch):

@@ -10,12 +10,10 @@ octave is added to the input.
 import keras
 from keras import layers, ops
 
+# The STFT and band plan are defined with the architecture (Keras-free: the command line checks --bands
+# against them).
+from ..archs import SBR_FFT, SBR_HOP, SBR_LOW_BINS, SBR_TOP_BINS  # noqa: F401 (SBR_LOW_BINS: re-exported)
 from .spectral import istft, stft
-
-#: STFT of the ``sbr`` architecture: points and hop at 44.1 kHz (23 ms frames, 5.8 ms hop).
-SBR_FFT, SBR_HOP = 1024, 256
-#: STFT bins below 11.025 kHz (the band the input already has).
-SBR_LOW_BINS = SBR_FFT // 4
 
 
 @keras.saving.register_keras_serializable(package="superres")
@@ -98,8 +96,8 @@ def build_sbr(window=8192, channels=64, bands=32, kernel=5):
     keras.Model
         Input (batch, window) int16, the sinc-upsampled signal; output (batch, window, 1) float in [-1, 1).
     """
-    if window % SBR_HOP or (SBR_FFT // 2 - SBR_LOW_BINS) % bands:
-        raise ValueError(f"window must be a multiple of {SBR_HOP} and bands divide {SBR_LOW_BINS}")
+    if window % SBR_HOP or SBR_TOP_BINS % bands:
+        raise ValueError(f"window must be a multiple of {SBR_HOP} and bands divide {SBR_TOP_BINS}")
     inp = keras.Input((window,), dtype="int16", name="pcm")
     x = layers.Rescaling(1.0 / 32768.0, name="to_float")(inp)
     src_re, src_im, logp = SBRAnalysis(name="analysis")(x)
