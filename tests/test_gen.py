@@ -19,9 +19,13 @@ GEN_TINY = ["--arch", "gen", "--dim", "8", "--blocks", "2", "--expand", "2", "--
 
 
 def _random_gen(seed=0, **sizes):
-    """A ``gen`` network with random (not trained) weights everywhere, the head included."""
+    """A ``gen`` network with random (not trained) weights everywhere, the head included: the same network
+    whatever ran before it in the process (Keras's initialisers draw from its global seed)."""
+    import keras
+
     from superres.models.gen import build_gen
 
+    keras.utils.set_random_seed(seed)
     model = build_gen(None, **sizes)
     rng = np.random.default_rng(seed)
     model.set_weights([w + rng.standard_normal(w.shape).astype("float32") * 0.05 for w in model.get_weights()])
