@@ -42,7 +42,7 @@ LISTEN ?= wesnoth-1.16-music/battle.wav openclonk-data/Offshore.wav xmoto-data/f
           supertuxkart-data/music/klabauter_dance.wav widelands-data/music/ingame_07.wav
 
 .PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol backends test-backends \
-        blog blog-readme
+        blog blog-readme eval-kinds
 
 venv: $(STAMP)
 
@@ -192,6 +192,15 @@ pretrained: $(STAMP) $(VENV)/.visqol
 	mkdir -p $(PRETRAINED)/plots; cp $(MUSIC_OUT)/plots/*.png $(PRETRAINED)/plots/; \
 	cp $(MUSIC)/SOURCES.md $(PRETRAINED)/SOURCES.md
 	$(BIN)/python tools/readme_results.py README.md heldout $(PRETRAINED)/heldout-results.md "make music pretrained"
+
+# The held-out songs in every form a music folder holds (22.05/16/15/32 kHz, MP3 128/320, AAC 128, Opus 96, full
+# band) through superres predict with the default model: one row per kind, into the README (KINDS_OPTIONS: e.g.
+# --limit 10 --seconds 30 for a quick look; --visqol 10 after make visqol).
+KINDS_OPTIONS ?=
+eval-kinds: $(STAMP)
+	$(BIN)/python tools/eval_kinds.py --songs $(MUSIC)/heldout --out data/kinds --markdown data/kinds/results.md \
+	    $(KINDS_OPTIONS)
+	$(BIN)/python tools/readme_results.py README.md kinds data/kinds/results.md "make eval-kinds"
 
 # The BiLSTM input ablation (binary vs float, naive vs sinc) on the demo audio: a few minutes on 2 cores.
 ablation: $(STAMP)

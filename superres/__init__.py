@@ -1,4 +1,4 @@
-"""Audio super-resolution: restore the 11-22 kHz band of 22.05 kHz music with a neural network.
+"""Audio super-resolution: restore the band a resampler or a codec took from music, with a neural network.
 
 In Python::
 
@@ -9,6 +9,9 @@ In Python::
 One module per concern:
 
 - :mod:`superres.audio` -- reading, writing (atomically), resampling, naive upsampling.
+- :mod:`superres.decode` -- M4A/AAC, ALAC, Opus, WMA and video soundtracks through PyAV; encoding them.
+- :mod:`superres.bandwidth` -- each file's real bandwidth (the wall of a resampler's or a codec's lowpass).
+- :mod:`superres.splice` -- the input's band below the cutoff and the generated band above, joined.
 - :mod:`superres.encoding` -- 16-bit binary encoding of samples, windowing and unwindowing.
 - :mod:`superres.manifest` -- the small JSON manifests each stage writes and the next one checks.
 - :mod:`superres.scan` -- stage 10: 44.1 kHz originals to 22.05 kHz copies.

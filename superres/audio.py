@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .decode import AV_EXTENSIONS, av_blocks, av_info
 from .errors import UserError, check_interrupted
 from .manifest import link_loop, make_tempfile
 
@@ -27,12 +28,14 @@ LOW_RATE = 22050
 #: HIGH_RATE / LOW_RATE.
 FACTOR = 2
 
+#: Extensions read by libsndfile (lower case); the others through PyAV (:mod:`superres.decode`).
+SNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 #: Extensions the scan stage looks for (lower case).
-SCAN_EXTENSIONS = (".wav", ".flac", ".ogg")
+SCAN_EXTENSIONS = SNDFILE_EXTENSIONS + AV_EXTENSIONS
 #: Sample rates accepted anywhere, Hz.
 MIN_RATE, MAX_RATE = 8000, 384000
 #: Extensions accepted as prediction input (lower case).
-READ_EXTENSIONS = (".wav", ".flac", ".ogg")
+READ_EXTENSIONS = SCAN_EXTENSIONS
 
 #: Extensions the writers write (lower case), and their libsndfile formats: lossless ones only. OGG is read but
 #: not written: Vorbis is lossy, and libsndfile writes none of the PCM sample formats into it.
@@ -94,14 +97,29 @@ def audio_info(path):
         raise UserError(f"{path}: cannot be read (permission denied); check the file's permissions")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file (0 bytes); re-export or remove it")
-    try:
-        info = sf.info(str(path))
-    except Exception as e:  # libsndfile raises several types for unreadable files
-        raise UserError(f"{path}: not a readable audio file ({_short(e)}); re-export it as WAV, FLAC or OGG")
+    if path.suffix.lower() in AV_EXTENSIONS:
+        info = _av_info(path)
+    else:
+        try:
+            info = sf.info(str(path))
+        except Exception as e:  # libsndfile raises several types for unreadable files
+            raise UserError(f"{path}: not a readable audio file ({_short(e)}); re-export it as WAV, FLAC or OGG")
     if not MIN_RATE <= info.samplerate <= MAX_RATE:
         raise UserError(f"{path}: unsupported sample rate {info.samplerate} Hz (supported: {MIN_RATE}-{MAX_RATE} "
                         "Hz); re-export it at 44.1 kHz")
     return info
+
+
+#: av_info of files already counted, by (path, size, modification time): counting decodes the whole file.
+_AV_INFO = {}
+
+
+def _av_info(path):
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _AV_INFO:
+        _AV_INFO[key] = av_info(path)
+    return _AV_INFO[key]
 
 
 def check_finite(x, path):
@@ -128,6 +146,9 @@ def read_audio(path, dtype="float64"):
         Sample rate, Hz.
     """
     info = audio_info(path)
+    if path_is_av(path):
+        data = np.concatenate(list(av_blocks(path, 1 << 20)) or [np.zeros((0, info.channels))])
+        return (to_int16(data) if dtype == "int16" else data.astype(dtype)), int(info.samplerate)
     try:
         if dtype == "int16" and info.subtype != "PCM_16":
             data, rate = sf.read(str(path), dtype="float64", always_2d=True)
@@ -141,8 +162,13 @@ def read_audio(path, dtype="float64"):
     return data, int(rate)
 
 
-def read_blocks(path, rate, block):
-    """Yield a file's audio as int16 blocks at ``rate``, reading (and resampling, soxr VHQ) block by block.
+def path_is_av(path):
+    """Whether ``path`` is decoded through PyAV rather than libsndfile."""
+    return Path(path).suffix.lower() in AV_EXTENSIONS
+
+
+def read_blocks(path, rate, block, dtype="int16"):
+    """Yield a file's audio as blocks at ``rate``, reading (and resampling, soxr VHQ) block by block.
 
     Memory stays bounded by ``block`` whatever the file's length. NaN/inf samples and decoding errors raise
     :class:`UserError`.
@@ -154,15 +180,21 @@ def read_blocks(path, rate, block):
         Output rate, Hz.
     block : int
         Frames per yielded block (at ``rate``); only the last block is shorter.
+    dtype : {"int16", "float64"}
+        int16 (rounded and clipped), or float64 at full scale 1.0, as decoded: a 24-bit or float file keeps its
+        precision.
 
     Yields
     ------
-    ndarray of int16, shape (<= block, channels)
+    ndarray, shape (<= block, channels)
         ``ceil(frames * rate / source rate)`` frames in all.
     """
     info = audio_info(path)
 
     def decoded():
+        if path_is_av(path):
+            yield from av_blocks(path, block)
+            return
         read = 0
         with sf.SoundFile(str(path)) as f:
             while read < info.frames:
@@ -177,11 +209,11 @@ def read_blocks(path, rate, block):
                 read += x.shape[0]
                 yield x
 
-    yield from resample_blocks(decoded(), info.samplerate, rate, info.channels, info.frames, block)
+    yield from resample_blocks(decoded(), info.samplerate, rate, info.channels, info.frames, block, dtype)
 
 
-def resample_blocks(blocks, rate_in, rate, channels, frames_in, block):
-    """Resample a stream of float blocks (soxr VHQ) into int16 blocks of exactly ``block`` frames at ``rate``.
+def resample_blocks(blocks, rate_in, rate, channels, frames_in, block, dtype="int16"):
+    """Resample a stream of float blocks (soxr VHQ) into blocks of exactly ``block`` frames at ``rate``.
 
     The one resampling loop behind files (:func:`read_blocks`) and arrays (:func:`superres.api.upsample`).
 
@@ -192,12 +224,15 @@ def resample_blocks(blocks, rate_in, rate, channels, frames_in, block):
     rate_in, rate : int
         Hz.
     channels, frames_in, block : int
+    dtype : {"int16", "float64"}
+        int16 (rounded and clipped) or float64 blocks.
 
     Yields
     ------
-    ndarray of int16, shape (<= block, channels)
+    ndarray, shape (<= block, channels)
         ``ceil(frames_in * rate / rate_in)`` frames in all; only the last block is shorter.
     """
+    out = to_int16 if dtype == "int16" else (lambda x: np.asarray(x, np.float64))
     total = -(-frames_in * rate // rate_in)
     stream = None if rate_in == rate else soxr.ResampleStream(rate_in, rate, channels, dtype="float64",
                                                                quality="VHQ")
@@ -211,7 +246,7 @@ def resample_blocks(blocks, rate_in, rate, channels, frames_in, block):
         # The resampler may deliver a few frames more than the exact ratio: never emit past ``total``.
         while pending.shape[0] >= block and emitted < total:
             n = min(block, total - emitted)
-            yield to_int16(pending[:n])
+            yield out(pending[:n])
             emitted += n
             pending = pending[n:]
     # What is left, zero-padded if the resampler came up a few frames short.
@@ -219,7 +254,38 @@ def resample_blocks(blocks, rate_in, rate, channels, frames_in, block):
     m = min(rest.shape[0], pending.shape[0])
     rest[:m] = pending[:m]
     for i in range(0, rest.shape[0], block):
-        yield to_int16(rest[i:i + block])
+        yield out(rest[i:i + block])
+
+
+def exact_blocks(blocks, skip, total, block):
+    """Re-cut a stream of arrays (frames, channels) into blocks of exactly ``block`` frames.
+
+    The first ``skip`` frames are dropped and ``total`` frames are yielded (the last block shorter), the
+    stream zero-padded if it ends early; what comes after ``total`` is never read.
+    """
+    pending, have, done = [], 0, 0
+    channels = None
+    it = iter(blocks)
+    while done < total:
+        want = min(block, total - done)
+        while have < want:
+            x = next(it, None)
+            if x is None:
+                break
+            channels = x.shape[1]
+            if skip:
+                cut = min(skip, x.shape[0])
+                x, skip = x[cut:], skip - cut
+            if x.shape[0]:
+                pending.append(x)
+                have += x.shape[0]
+        if have < want:  # the stream ended early: zeros, as fit_length pads
+            pending.append(np.zeros((want - have, channels or 1), pending[0].dtype if pending else np.int16))
+            have = want
+        joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        yield joined[:want]
+        pending, have = ([joined[want:]], have - want) if have > want else ([], 0)
+        done += want
 
 
 def to_int16(x):

@@ -15,6 +15,18 @@ from .cli import (HelpFormatter, _option_type, even_int, exit_process, fraction,
                   nonnegative_seconds, positive_float, positive_int, positive_seconds, quiet_backend, run, seed,
                   wait_seconds)
 
+def cutoff_hz(text):
+    """``--cutoff``: ``auto`` or a frequency in Hz from 1 kHz to 192 kHz."""
+    if text == "auto":
+        return text
+    return _option_type(float, lambda v: 1000 <= v <= 192000, "auto or a frequency in Hz from 1000 to 192000",
+                        "")(text)
+
+
+#: ``--rate``: an output rate the writer takes, Hz.
+rate_hz = _option_type(int, lambda v: 8000 <= v <= 384000, "a sample rate in Hz from 8000 to 384000",
+                       "A sample rate, Hz.")
+
 #: ``--gain``: dB within what a 24-bit output can hold either way.
 gain_db = _option_type(float, lambda v: -144 <= v <= 144, "a gain in dB between -144 and 144", "A gain in dB.")
 
@@ -53,8 +65,8 @@ def _parser(description, prog=None):
 
 def add_scan_options(p):
     p.add_argument("--input", default="data/original",
-                   help="folder of original WAV/FLAC/OGG files, searched recursively (other rates are resampled "
-                        "to 44.1 kHz first)")
+                   help="folder of original audio files (WAV, FLAC, OGG, MP3, M4A/ALAC/AAC, Opus, WMA, video "
+                        "soundtracks), searched recursively (other rates are resampled to 44.1 kHz first)")
     p.add_argument("--output", default="data/22k", help="folder for the 22.05 kHz WAVs and manifest.json")
 
 
@@ -182,13 +194,22 @@ def train_main(args):
 def add_predict_options(r):
     from .runtime import RUNTIME_CHOICES
 
-    r.add_argument("inputs", nargs="*", help="22.05 kHz audio files or folders (default: the songs the "
-                                             "model's dataset came from); other rates are resampled first")
-    r.add_argument("--output", default="data/predicted", help="folder for the 44.1 kHz WAVs")
+    r.add_argument("inputs", nargs="*", help="audio files or folders: WAV, FLAC, OGG, MP3, M4A/AAC, ALAC, Opus, WMA "
+                                             "or the audio of a video file, at any rate (default: the songs the "
+                                             "model's dataset came from)")
+    r.add_argument("--output", default="data/predicted", help="folder for the restored WAVs")
     r.add_argument("--overwrite", action="store_true",
                    help="replace output files that exist already (by default they are skipped and listed)")
-    r.add_argument("--subtype", choices=["16", "24", "float"], default="16",
-                   help="output sample format: 16- or 24-bit PCM, or 32-bit float in [-1, 1]")
+    r.add_argument("--subtype", choices=["same", "16", "24", "float"], default="same",
+                   help="output sample format: the input's precision (same: 24-bit for 24-bit, float for float "
+                        "and 32-bit inputs, else 16-bit), 16- or 24-bit PCM, or 32-bit float in [-1, 1]")
+    r.add_argument("--cutoff", type=cutoff_hz, default="auto", metavar="auto|HZ",
+                   help="the frequency above which the band is restored: auto measures each file's real bandwidth "
+                        "(where its spectrum falls off a resampler's or a codec's wall); below it the output is the "
+                        "input")
+    r.add_argument("--rate", type=rate_hz, default=None, metavar="HZ",
+                   help="output sample rate (default: 44100 for inputs up to 44.1 kHz, the input's own above; "
+                        "real content is never downsampled unasked)")
     r.add_argument("--weights", choices=["best", "last"], default="best", help="which checkpoint to use")
     r.add_argument("--inference-batch", type=positive_int, default=None,
                    help="windows per inference call (default: what is fastest on a CPU, 64 to 1024 by network "
@@ -214,9 +235,9 @@ def predict_main(args):
 
     # The backend is imported (quietly) only if the model needs it: a gen model on ONNX Runtime does not.
     failures = predict_paths(args.model, args.inputs, args.output, args.inference_batch, args.chunk_seconds,
-                             SUBTYPES[args.subtype], args.weights, overlap=args.overlap, runtime=args.runtime,
+                             SUBTYPES.get(args.subtype), args.weights, overlap=args.overlap, runtime=args.runtime,
                              overwrite=args.overwrite, before_keras=lambda: quiet_backend(args.debug),
-                             gain_db=args.gain)
+                             gain_db=args.gain, cutoff=args.cutoff, rate=args.rate)
     return _report_failures(failures)
 
 

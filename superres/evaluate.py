@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import (FACTOR, HIGH_RATE, LOW_RATE, audio_info, linear_blocks, list_audio_files, naive_blocks,
-                    read_blocks, resample_blocks, to_float, to_int16)
+from .audio import (FACTOR, HIGH_RATE, LOW_RATE, audio_info, exact_blocks, linear_blocks, list_audio_files,
+                    naive_blocks, read_blocks, resample_blocks, to_float, to_int16)
 from .dataset import split_point
 from .errors import UserError, check_interrupted
 from .manifest import read_manifest, resolve_path
@@ -28,38 +28,6 @@ from .runs import default_model_dir, load_config, model_path
 from .scan import load_scan, reference_path
 
 BASELINES = ("naive", "linear", "sinc")
-
-
-def exact_blocks(blocks, skip, total, block=None):
-    """Re-cut a stream of arrays (frames, channels) into blocks of exactly ``block`` frames (default :data:`BLOCK`).
-
-    The first ``skip`` frames are dropped and ``total`` frames are yielded (the last block shorter), the
-    stream zero-padded if it ends early; what comes after ``total`` is never read.
-    """
-    block = block or BLOCK
-    pending, have, done = [], 0, 0
-    channels = None
-    it = iter(blocks)
-    while done < total:
-        want = min(block, total - done)
-        while have < want:
-            x = next(it, None)
-            if x is None:
-                break
-            channels = x.shape[1]
-            if skip:
-                cut = min(skip, x.shape[0])
-                x, skip = x[cut:], skip - cut
-            if x.shape[0]:
-                pending.append(x)
-                have += x.shape[0]
-        if have < want:  # the stream ended early: zeros, as fit_length pads
-            pending.append(np.zeros((want - have, channels or 1), pending[0].dtype if pending else np.int16))
-            have = want
-        joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
-        yield joined[:want]
-        pending, have = ([joined[want:]], have - want) if have > want else ([], 0)
-        done += want
 
 
 def baseline_blocks(name, low_blocks, channels, frames_low):
@@ -120,15 +88,17 @@ class Song:
 
     def reference(self):
         """The scored part of the reference: int16 blocks of :data:`BLOCK` frames."""
-        return exact_blocks(read_blocks(self.reference_path, HIGH_RATE, BLOCK), self.start, self.stop - self.start)
+        return exact_blocks(read_blocks(self.reference_path, HIGH_RATE, BLOCK), self.start, self.stop - self.start,
+                            BLOCK)
 
     def low(self, from_frame=0):
         """The 22.05 kHz input from frame ``from_frame`` on: int16 blocks (the scan's file, or for a reference
         without one, its soxr downsample)."""
         if self.low_path is not None:
-            return exact_blocks(read_blocks(self.low_path, LOW_RATE, BLOCK), from_frame, self.frames_low - from_frame)
+            return exact_blocks(read_blocks(self.low_path, LOW_RATE, BLOCK), from_frame, self.frames_low - from_frame,
+                                BLOCK)
         return exact_blocks(read_blocks(self.reference_path, LOW_RATE, BLOCK), from_frame,
-                            self.frames_low - from_frame)
+                            self.frames_low - from_frame, BLOCK)
 
 
 def songs_from_scan(scan_dir, train_fraction=0.8, whole=False, only=None, originals=None):
@@ -198,7 +168,7 @@ def model_estimate(predictor, song, reading=None):
     low = song.low(a // FACTOR)
     out = (to_int16(y) for y in predictor.blocks(_Timed(low, reading) if reading is not None else low,
                                                    song.channels))
-    return exact_blocks(out, song.start - a, song.stop - song.start), a
+    return exact_blocks(out, song.start - a, song.stop - song.start, BLOCK), a
 
 
 class PredictionFolder:
@@ -269,7 +239,7 @@ def folder_estimate(path, song, fix="add it"):
     if abs(info.frames - n) > 1:
         raise UserError(f"{path}: {info.frames} frames where the reference has {n} ({info.frames / n:.2f} times "
                         "as long); it is not an upsample of this song at 44.1 kHz, so it is not scored")
-    return exact_blocks(read_blocks(path, HIGH_RATE, BLOCK), song.start, song.stop - song.start)
+    return exact_blocks(read_blocks(path, HIGH_RATE, BLOCK), song.start, song.stop - song.start, BLOCK)
 
 
 class _Timed:
@@ -407,7 +377,7 @@ def _score_song(song, methods, sources, extra, visqol_seconds, timing, result, k
     for name, low in zip(BASELINES, itertools.tee(song.low(), len(BASELINES))):
         low = _Timed(low, reading.setdefault(name, [0.0]))
         blocks = baseline_blocks(name, low, song.channels, song.frames_low)
-        streams[name] = _Timed(exact_blocks(blocks, song.start, n), timing.setdefault(name, [0.0, 0]))
+        streams[name] = _Timed(exact_blocks(blocks, song.start, n, BLOCK), timing.setdefault(name, [0.0, 0]))
         computed[name] = song.frames
     for name, (_, fn) in zip(methods[len(BASELINES):], sources):
         blocks, first = fn(song, reading.setdefault(name, [0.0]))
@@ -443,7 +413,7 @@ def _score_song(song, methods, sources, extra, visqol_seconds, timing, result, k
             out[name][metric] = fn(kept[0], kept[1], HIGH_RATE)
     if keep_audio:
         a0 = song.start // FACTOR
-        low = np.concatenate(list(exact_blocks(song.low(a0), 0, min(clip, n) // FACTOR)) or
+        low = np.concatenate(list(exact_blocks(song.low(a0), 0, min(clip, n) // FACTOR, BLOCK)) or
                              [np.zeros((0, song.channels), np.int16)])
         result["audio"][song.name] = {"input": low, **{m: np.concatenate(v) if v else
                                                       np.zeros((0, song.channels), np.int16)

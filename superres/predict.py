@@ -19,12 +19,14 @@ import numpy as np
 import soxr
 
 from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, clipped_samples,
-                    list_audio_files, open_atomic_writer, quantize, read_blocks, to_float, to_int16)
+                    exact_blocks, list_audio_files, open_atomic_writer, quantize, read_blocks, resample_blocks,
+                    to_float, to_int16)
 from .archs import architecture, check_inference_fits
 from .errors import UserError, check_interrupted, to_stderr
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path, resolved,
                        write_json_atomic)
 from .scan import DEFAULT_SCAN_DIR, load_scan
+from .splice import splice_blocks
 from .runs import arch_keys, default_model_dir, load_config, model_path
 
 
@@ -365,9 +367,47 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
     return Predictor(model, config, overlap, batch_size, runtime=runtime)
 
 
-def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_16", progress=None, log=None,
-                 gain_db=0.0):
-    """Upsample one file to 44.1 kHz with the network and write it atomically.
+#: Output sample format by the input's (``--subtype same``): its bit depth, 32-bit float for float and 32-bit
+#: integer inputs, 16-bit for 8-bit and for decoded lossy files.
+SAME_SUBTYPE = {"PCM_24": "PCM_24", "PCM_32": "FLOAT", "FLOAT": "FLOAT", "DOUBLE": "FLOAT"}
+
+
+def same_subtype(info, out_path=None):
+    """The output sample format that keeps the precision of a file with ``info`` (see :data:`SAME_SUBTYPE`); a
+    FLAC output, which holds no float, gets 24 bits for a float input."""
+    subtype = SAME_SUBTYPE.get(info.subtype, "PCM_16")
+    if subtype == "FLOAT" and out_path is not None and Path(out_path).suffix.lower() == ".flac":
+        return "PCM_24"
+    return subtype
+
+
+def output_rate(rate_in, rate=None):
+    """The output's sample rate: ``rate`` if given, else 44.1 kHz for inputs up to it and the input's own above
+    (a 48 kHz soundtrack stays at 48 kHz): real content is never downsampled unasked."""
+    return int(rate) if rate else max(HIGH_RATE, int(rate_in))
+
+
+def measure_bandwidth(path, info, cutoff="auto", block=1 << 18):
+    """The real bandwidth of a file (:func:`superres.bandwidth.detect_bandwidth`), or the one ``cutoff`` Hz names."""
+    from .bandwidth import FULL_BAND_HZ, Bandwidth, detect_bandwidth
+
+    if cutoff not in (None, "auto"):
+        cutoff = min(float(cutoff), info.samplerate / 2)
+        return Bandwidth(cutoff, info.samplerate, 0.0, cutoff >= FULL_BAND_HZ)
+    return detect_bandwidth(read_blocks(path, info.samplerate, block, "float64"), info.samplerate, info.channels)
+
+
+def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None, progress=None, log=None,
+                 gain_db=0.0, cutoff="auto", rate=None):
+    """Restore what is missing from one file and write it atomically, in bounded memory.
+
+    The file's real bandwidth is measured first (or given as ``cutoff``). Below it the output is the input
+    itself (resampled to the output rate where that differs, in float: nothing is rounded on the way); above it
+    the band the network generates, joined over a short crossfade (:mod:`superres.splice`). A file with
+    nothing missing is written as it is. A 22.05 kHz input whose band reaches its Nyquist frequency is the
+    network's own case: its output is written as computed (a ``gen`` or ``sbr`` model keeps the sinc
+    interpolation of the input below 11 kHz itself; the blog's BiLSTM rewrites the whole waveform, as the blog
+    did).
 
     Parameters
     ----------
@@ -375,17 +415,24 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
     in_path, out_path : path-like
     chunk_seconds : float
         Audio read and processed per step; bounds memory (about 10 MB per channel and second of audio).
+    subtype : str, optional
+        libsndfile subtype of the output; default: the input's precision (:func:`same_subtype`).
     progress : callable, optional
         Called with seconds of audio done after each block.
     gain_db : float
         Gain applied to the output before it is quantized, dB (``--gain``): a negative gain keeps the headroom
         that the restored top band may need above a loud input's peaks.
+    cutoff : "auto" or float
+        The frequency above which the band is restored, Hz (``--cutoff``); ``auto`` measures it.
+    rate : int, optional
+        The output's sample rate (:func:`output_rate`).
 
     Returns
     -------
     dict
-        A manifest entry: input, output, rates, frames, channels, and ``clipped`` (output samples clipped at
-        full scale) and ``peak_dbfs`` (the output's peak before clipping, dB relative to full scale).
+        A manifest entry: input, output, rates, frames, channels, the bandwidth found and what was done with
+        it, ``clipped`` (output samples clipped at full scale) and ``peak_dbfs`` (the output's peak before
+        clipping, dB relative to full scale).
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if resolved(out_path) == resolved(in_path):
@@ -393,11 +440,26 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
     info = audio_info(in_path)
     if info.frames == 0:
         raise UserError(f"{in_path}: contains no audio frames; nothing to upsample")
+    rate_in, channels = int(info.samplerate), int(info.channels)
+    rate_out = output_rate(rate_in, rate)
+    subtype = subtype or same_subtype(info, out_path)
     block = max(1, int(chunk_seconds * LOW_RATE))
-    if info.samplerate != LOW_RATE and log:
-        log(f"note  {in_path}: {info.samplerate} Hz, resampled to {LOW_RATE} Hz first")
+    bw = measure_bandwidth(in_path, info, cutoff)
+    total = -(-info.frames * rate_out // rate_in)
     counts = {"frames": 0, "clipped": 0, "peak": 0, "out_clipped": 0, "out_peak": 0.0}
     gain = 10.0 ** (gain_db / 20.0)
+    # What this file gets: written as it is, the network's output as it is (its own case), or the real band
+    # below the cutoff and the generated one above.
+    native = rate_in == LOW_RATE and rate_out == HIGH_RATE and bw.cutoff >= NATIVE_CUTOFF
+    mode = "unchanged" if bw.full_band else "network" if native else "spliced"
+    if log:
+        restoring = ("nothing to restore, written as it is" if mode == "unchanged" else
+                     f"restoring {bw.cutoff / 1000:.1f}-{rate_out / 2000:.2f} kHz")
+        log(f"{in_path.name}: {bw.describe()}; {restoring}" + (f", at {rate_out / 1000:g} kHz"
+                                                                 if rate_out != rate_in else ""))
+        if mode == "spliced" and bw.cutoff < LOW_RATE / 2 * NATIVE_FRACTION:
+            log(f"note  {in_path}: this model restores from 11.0 kHz up, from the octave below it; "
+                f"{bw.cutoff / 1000:.1f}-11.0 kHz stays as empty as the input left it")
 
     def write(y):
         if gain != 1.0:
@@ -412,38 +474,65 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype="PCM_
             counts["frames"] += x.shape[0]
             counts["clipped"] += int(np.count_nonzero((x >= 32767) | (x <= -32768)))
             counts["peak"] = max(counts["peak"], int(np.abs(x.astype(np.int32)).max(initial=0)))
-            if progress:
+            if progress and mode != "unchanged":
                 progress(x.shape[0] / LOW_RATE)
 
-    with open_atomic_writer(out_path, HIGH_RATE, info.channels, subtype) as out, ThreadPoolExecutor(1) as writer:
+    def real():
+        for x in read_blocks(in_path, rate_out, block, "float64"):
+            if mode == "unchanged":
+                counts["peak"] = max(counts["peak"], int(np.abs(x).max(initial=0.0) * 32768))
+                if progress:
+                    progress(x.shape[0] / rate_out)
+            yield x
+
+    if mode == "unchanged":
+        outputs = real()
+    elif mode == "network":
+        outputs = predictor.blocks(inputs(), channels)
+    else:
+        generated = predictor.blocks(inputs(), channels)
+        if rate_out != HIGH_RATE:
+            n44 = FACTOR * -(-info.frames * LOW_RATE // rate_in)
+            generated = resample_blocks(generated, HIGH_RATE, rate_out, channels, n44, block, "float64")
+        outputs = splice_blocks(exact_blocks(real(), 0, total, block), exact_blocks(generated, 0, total, block),
+                                rate_out, bw.cutoff, channels, total)
+    with open_atomic_writer(out_path, rate_out, channels, subtype) as out, ThreadPoolExecutor(1) as writer:
         # Each block is quantized and written in a thread (numpy and libsndfile release the GIL) while the next
         # one is read and computed; at most two blocks wait, in order, and a write error stops the loop.
         pending = None
-        for y in predictor.blocks(inputs(), info.channels):
+        for y in outputs:
             job = writer.submit(write, y)
             if pending is not None:
                 pending.result()
             pending = job
         if pending is not None:
             pending.result()
-    frames_low, clipped, peak = counts["frames"], counts["clipped"], counts["peak"]
+    clipped, peak = counts["clipped"], counts["peak"]
     if log and clipped:
         log(f"note  {in_path}: {clipped} sample(s) at full scale (clipped input); the clipping's distortion "
             "is part of the input the network sees")
     if log and peak == 0:
-        log(f"note  {in_path}: the audio is all silence; the output is the network's response to silence")
+        log(f"note  {in_path}: the audio is all silence; the output is the network's response to silence"
+            if mode != "unchanged" else f"note  {in_path}: the audio is all silence")
     out_clipped = counts["out_clipped"]
     peak_dbfs = 20 * np.log10(counts["out_peak"]) if counts["out_peak"] > 0 else -np.inf
     if log and out_clipped:
-        total = frames_low * FACTOR * info.channels
+        samples = total * channels
         # The gain that brings the peak just under full scale, rounded down to 0.1 dB.
         keep = gain_db - np.ceil(peak_dbfs * 10) / 10
-        log(f"note  {out_path}: {out_clipped} of {total} output samples ({100 * out_clipped / total:.2g}%) "
+        log(f"note  {out_path}: {out_clipped} of {samples} output samples ({100 * out_clipped / samples:.2g}%) "
             f"clipped at full scale (peak {peak_dbfs:+.1f} dBFS before clipping); --gain {keep:.1f} keeps them")
-    return {"input": str(in_path), "output": out_path.name, "input_rate": info.samplerate,
-            "channels": info.channels, "frames_low": frames_low, "frames_out": frames_low * FACTOR,
-            "subtype": subtype, "hop": predictor.hop, "gain_db": gain_db, "clipped": out_clipped,
-            "peak_dbfs": round(float(peak_dbfs), 2) if np.isfinite(peak_dbfs) else None}
+    return {"input": str(in_path), "output": out_path.name, "input_rate": rate_in, "rate": rate_out,
+            "channels": channels, "frames_in": int(info.frames), "frames_out": int(total), "subtype": subtype,
+            "hop": predictor.hop, "cutoff_hz": round(float(bw.cutoff), 1), "cutoff_given": cutoff not in
+            (None, "auto"), "wall_db": round(float(bw.wall_db), 1), "done": mode, "gain_db": gain_db,
+            "clipped": out_clipped, "peak_dbfs": round(float(peak_dbfs), 2) if np.isfinite(peak_dbfs) else None}
+
+
+#: A 22.05 kHz input whose band reaches this share of its Nyquist frequency is the network's own case (a
+#: resampler's roll-off ends its band a little below 11.025 kHz).
+NATIVE_FRACTION = 0.9
+NATIVE_CUTOFF = NATIVE_FRACTION * LOW_RATE / 2
 
 
 def songs_scan_dir(config, model_dir):
@@ -529,9 +618,9 @@ def plan_outputs(pairs, out_dir, previous, overwrite):
     return todo, skipped, failures
 
 
-def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.0, subtype="PCM_16",
+def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.0, subtype=None,
                   which="best", log=print, show_progress=True, overlap=None, runtime="auto", overwrite=False,
-                  before_keras=None, gain_db=0.0, warn=to_stderr):
+                  before_keras=None, gain_db=0.0, warn=to_stderr, cutoff="auto", rate=None):
     """Upsample files and folders with a trained model; write ``out_dir/manifest.json``.
 
     Every output path is planned before anything is written (:func:`plan_outputs`): a file that exists is
@@ -546,7 +635,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
         See :class:`Predictor`.
     overwrite : bool
         Replace outputs that exist already.
-    gain_db : float
+    subtype, gain_db, cutoff, rate
         See :func:`predict_file`.
     log, warn : callable
         Receive the progress lines, and the ``error:`` line of each file that fails (default: stderr).
@@ -597,7 +686,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
             with tqdm(total=seconds, unit="s", desc=str(rel), disable=not show_progress,
                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}]") as bar:
                 entry = predict_file(predictor, src, dst, chunk_seconds, subtype, progress=bar.update, log=log,
-                                     gain_db=gain_db)
+                                     gain_db=gain_db, cutoff=cutoff, rate=rate)
             entry["input"] = relative_path(src, out_dir)
             entry["output"] = rel.as_posix()
             entry["runtime"] = runtime  # per file: a folder may be filled by runs on different runtimes
@@ -625,7 +714,6 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
         "weights_stamp": stamp,
         "runtime": runtime,
         "model": {k: config[k] for k in (*arch_keys(config["arch"]), "window")},
-        "rate": HIGH_RATE,
         "files": [files[k] for k in sorted(files)],
     })
     return failures

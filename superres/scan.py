@@ -1,6 +1,7 @@
 """Stage 10: make the 22.05 kHz copies of the 44.1 kHz originals.
 
-For every WAV/FLAC/OGG file under the input folder (recursive, sorted) the stage writes a 16-bit 22.05 kHz WAV
+For every audio file under the input folder (recursive, sorted: WAV, FLAC, OGG and MP3 through libsndfile, the
+formats of :data:`superres.decode.AV_EXTENSIONS` through PyAV) the stage writes a 16-bit 22.05 kHz WAV
 with the same relative path and channels to the output folder, band-limited by soxr (VHQ). A source at
 another rate is first resampled to 44.1 kHz; that 44.1 kHz version is the reference the later stages learn
 and measure against, and is written under ``reference44k/`` in the output folder. The manifest
@@ -105,7 +106,8 @@ def scan(input_dir, output_dir, log=print, warn=to_stderr):
     failures = []  # broken links found in the folder first, then the files that fail
     files = list_audio_files(input_dir, SCAN_EXTENSIONS, failures)
     if not files:
-        raise UserError(f"{input_dir}: no .wav, .flac or .ogg files found; put your 44.1 kHz music there")
+        raise UserError(f"{input_dir}: no audio files found (.wav, .flac, .mp3, .m4a, ...); put your 44.1 kHz music "
+                        "there")
     outputs = {}
     for rel in files:
         out = rel.with_suffix(".wav").as_posix()

@@ -255,7 +255,7 @@ HELP = [
         "--dense2": "[20]", "--lr": "[bilstm 1e-4, sbr 1e-3, gen 5e-4]", "--decay": "[bilstm 0.03, sbr and gen 0]",
         "--batch-size": "[bilstm 64, sbr and gen 16]", "--seed": "[0]", "--quiet": None,
         "inputs": "(default: the songs the model's dataset came from)", "--output": "(default: data/predicted)",
-        "--subtype": "(default: 16)", "--weights": "(default: best)", "--chunk-seconds": "(default: 10.0)",
+        "--subtype": "(default: same)", "--weights": "(default: best)", "--chunk-seconds": "(default: 10.0)",
         "--overlap": "(default: bilstm half the window", "--runtime": "(default: auto)", "--overwrite": None}),
     ("eval.py", ["eval"], {
         "--predicted": "(default: data/predicted, when no --models or --pairs are given)", "--models": None,
@@ -276,7 +276,7 @@ def test_scripts_have_help(script, commands, expected):
         if shown is not None:
             assert shown in entries[option]["help"], (option, entries[option]["help"])
     choices = {"--upsample": "{naive,sinc}", "--encoding": "{bits,pcm}", "--arch": "{bilstm,sbr,gen}",
-               "--subtype": "{16,24,float}", "--weights": "{best,last}",
+               "--subtype": "{same,16,24,float}", "--weights": "{best,last}",
                "--runtime": "{auto,keras,onnx,onnx-int8}" if script != "eval.py" else "RUNTIME [RUNTIME ...]"}
     for option, head in choices.items():
         if option in expected:

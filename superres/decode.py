@@ -1,0 +1,157 @@
+"""Compressed audio and the audio of video files through PyAV: FFmpeg's decoders inside the wheel.
+
+soundfile (libsndfile) reads WAV, FLAC, OGG/Vorbis and MP3; everything else people's music folders hold --
+M4A/AAC, ALAC, Opus, WMA, the soundtrack of an MP4/MKV/WebM/MOV -- is decoded here, as float blocks in
+bounded memory. FFmpeg trims the codec's priming and padding where the container records them (MP4 edit
+lists, Opus pre-skip), so a decoded file lines up with what was encoded.
+
+:func:`encode_audio` writes such files (the tests' inputs, and the per-kind evaluation's).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError, check_interrupted
+
+#: Extensions decoded through PyAV (lower case).
+AV_EXTENSIONS = (".m4a", ".mp4", ".aac", ".alac", ".opus", ".webm", ".weba", ".wma", ".mkv", ".mka", ".mov",
+                 ".m4v", ".avi")
+
+#: Encoders for :func:`encode_audio`: name -> (FFmpeg encoder, container extension, its sample rates).
+CODECS = {"mp3": ("libmp3lame", ".mp3", None), "aac": ("aac", ".m4a", None), "opus": ("libopus", ".opus", 48000),
+          "alac": ("alac", ".m4a", None), "wma": ("wmav2", ".wma", None), "flac": ("flac", ".flac", None)}
+
+
+@dataclass(frozen=True)
+class AvInfo:
+    """What :func:`av_info` read: the fields of ``soundfile.info`` the package uses."""
+
+    samplerate: int
+    channels: int
+    frames: int
+    subtype: str
+    format: str
+
+    @property
+    def duration(self):
+        return self.frames / self.samplerate
+
+
+def _import_av(path):
+    try:
+        import av
+    except ImportError:
+        raise UserError(f"{path}: reading {Path(path).suffix} files needs PyAV (pip install av)") from None
+    return av
+
+
+def _open(path):
+    av = _import_av(path)
+    try:
+        container = av.open(str(path))
+    except Exception as e:  # FFmpeg's errors come as several types
+        raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:200]}); re-export it")
+    if not container.streams.audio:
+        container.close()
+        raise UserError(f"{path}: holds no audio stream")
+    return av, container
+
+
+def _decoded(path):
+    """Yield the first audio stream's samples as float64 arrays (n, channels); then return (rate, codec)."""
+    av, container = _open(path)
+    with container:
+        stream = container.streams.audio[0]
+        channels = stream.codec_context.channels
+        resampler = av.AudioResampler(format="dbl", layout=stream.layout, rate=stream.rate)
+        try:
+            for frame in container.decode(stream):
+                check_interrupted()
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().reshape(-1, channels)
+            for out in resampler.resample(None):
+                yield out.to_ndarray().reshape(-1, channels)
+        except av.error.FFmpegError as e:
+            raise UserError(f"{path}: could not decode audio ({str(e).splitlines()[0][:200]}); the file is corrupt")
+
+
+def av_info(path):
+    """Rate, channels and the exact number of frames of a file's first audio stream (decoded once to count).
+
+    Containers give only an estimate of the length; the pipeline writes outputs of exact length, so the
+    frames are counted.
+    """
+    av, container = _open(path)
+    with container:
+        stream = container.streams.audio[0]
+        rate, channels, codec = stream.rate, stream.codec_context.channels, stream.codec_context.name
+    frames = sum(x.shape[0] for x in _decoded(path))
+    return AvInfo(int(rate), int(channels), int(frames), codec.upper(), Path(path).suffix.lstrip(".").upper())
+
+
+def av_blocks(path, block):
+    """A file's audio as float64 blocks of ``block`` frames (the last shorter), full scale 1.0."""
+    pending, have = [], 0
+    for x in _decoded(path):
+        if not np.isfinite(x).all():
+            raise UserError(f"{path}: decodes to NaN or infinite samples; re-export it")
+        pending.append(x)
+        have += x.shape[0]
+        while have >= block:
+            joined = np.concatenate(pending)
+            yield joined[:block]
+            pending, have = [joined[block:]], have - block
+    if have:
+        yield np.concatenate(pending)
+
+
+def encode_audio(path, x, rate, codec, bitrate=None):
+    """Encode float samples (frames, channels), full scale 1.0, to ``path`` with one of :data:`CODECS`.
+
+    Opus encodes at 48 kHz (the only rates it takes are 8-48 kHz divisors): ``x`` is resampled to it first.
+    ``bitrate`` in bits per second (lossy codecs).
+    """
+    av = _import_av(path)
+    encoder, _, codec_rate = CODECS[codec]
+    x = np.asarray(x, np.float64)
+    x = x[:, None] if x.ndim == 1 else x
+    if codec_rate and codec_rate != rate:
+        import soxr
+
+        x, rate = soxr.resample(x, rate, codec_rate, quality="VHQ"), codec_rate
+    layout = {1: "mono", 2: "stereo"}[x.shape[1]]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(encoder, rate=rate, layout=layout)
+        if bitrate:
+            stream.bit_rate = int(bitrate)
+        fmt = stream.codec_context.format.name
+        step = stream.codec_context.frame_size or 1024
+        for i in range(0, x.shape[0], step):
+            chunk = np.clip(x[i:i + step], -1.0, 1.0)
+            frame = _frame(av, chunk, fmt, layout, rate)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def _frame(av, chunk, fmt, layout, rate):
+    """An ``av.AudioFrame`` of ``chunk`` (n, channels) in the encoder's sample format."""
+    planar = fmt.endswith("p")
+    kind = fmt.rstrip("p")
+    if kind == "flt":
+        data = chunk.astype(np.float32)
+    elif kind == "dbl":
+        data = chunk
+    elif kind == "s16":
+        data = np.round(chunk * 32767).astype(np.int16)
+    elif kind == "s32":
+        data = np.round(chunk * (2 ** 31 - 1)).astype(np.int32)
+    else:
+        raise ValueError(f"sample format {fmt} not handled")
+    data = np.ascontiguousarray(data.T if planar else data.reshape(1, -1))
+    frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+    frame.sample_rate = rate
+    return frame

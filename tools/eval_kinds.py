@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""The held-out songs in every form a music folder holds, through `superres predict`, one table per kind.
+
+Usage: eval_kinds.py --songs data/music/heldout --out data/kinds [--model DIR] [--limit N] [--seconds S]
+                     [--visqol SECONDS] [--markdown FILE]
+
+Each song (sorted; ``--limit`` the first N, ``--seconds`` an excerpt of that many seconds from its middle) is
+made into each kind of :data:`KINDS` -- resampled to 22.05, 16, 15 and 32 kHz (soxr VHQ), encoded as MP3,
+AAC and Opus (PyAV's encoders), or left full band -- and upsampled by ``superres predict`` (the same code, in
+this process). Per song and kind, against the original:
+
+- the detected cutoff;
+- energy above the cutoff, dB against the original's (0 is right; doing nothing leaves it empty);
+- LSD above the cutoff of the output and of doing nothing (the decoded input, sinc-interpolated);
+- SNR below 0.95 x the cutoff against the input ("kept": what was real must stay);
+- ViSQOL (audio mode) of the input and of the output, with ``--visqol``.
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: name -> (how the input is made: ("rate", Hz) or (codec, bit rate)), file extension.
+KINDS = {
+    "22.05 kHz": (("rate", 22050), ".wav"),
+    "16 kHz": (("rate", 16000), ".wav"),
+    "15 kHz": (("rate", 15000), ".wav"),
+    "32 kHz": (("rate", 32000), ".wav"),
+    "MP3 128 kbps": (("mp3", 128000), ".mp3"),
+    "MP3 320 kbps": (("mp3", 320000), ".mp3"),
+    "AAC 128 kbps": (("aac", 128000), ".m4a"),
+    "Opus 96 kbps": (("opus", 96000), ".opus"),
+    "full band": (("rate", 44100), ".wav"),
+}
+
+
+def make_input(x, path, how):
+    import soundfile as sf
+    import soxr
+
+    from superres.decode import encode_audio
+
+    kind, value = how
+    if kind == "rate":
+        sf.write(path, x if value == 44100 else soxr.resample(x, 44100, value, "VHQ"), value, subtype="PCM_16")
+    else:
+        encode_audio(path, x, 44100, kind, value)
+
+
+def _lag(a, b, reach=4096):
+    """Frames by which ``b`` lags ``a`` (a codec's priming not trimmed by its container), by cross-correlation."""
+    n = min(len(a), len(b), 1 << 18)
+    fa, fb = np.fft.rfft(a[:n, 0], 2 * n), np.fft.rfft(b[:n, 0], 2 * n)
+    c = np.fft.irfft(np.conj(fa) * fb)
+    lags = np.concatenate([np.arange(0, reach), np.arange(-reach, 0)])
+    return int(lags[np.argmax(c[lags])])
+
+
+def _fit(x, n, shift=0):
+    x = x[shift:] if shift > 0 else np.pad(x, ((-shift, 0), (0, 0)))
+    return x[:n] if len(x) >= n else np.pad(x, ((0, n - len(x)), (0, 0)))
+
+
+def score_kind(orig, inp, out, rate_in, rate_out, cutoff, visqol=None):
+    """The figures of one song in one kind (see the module's description)."""
+    import soxr
+
+    from superres.metrics import score_arrays, visqol as visqol_score
+
+    n = len(orig)
+    up = soxr.resample(inp, rate_in, 44100, "VHQ") if rate_in != 44100 else inp
+    est = soxr.resample(out, rate_out, 44100, "VHQ") if rate_out != 44100 else out
+    shift = _lag(orig, up)
+    up, est = _fit(up, n, shift), _fit(est, n, shift)
+    ref16, up16, est16 = (np.asarray(a) * 32768.0 for a in (orig, up, est))
+    edge = min(cutoff, 22050 - 50)
+    s_out = score_arrays(ref16, est16, 44100, edge=edge)
+    s_in = score_arrays(ref16, up16, 44100, edge=edge)
+    kept = score_arrays(up16, est16, 44100, edge=0.95 * cutoff).snr_low_band()
+    row = {"cutoff": cutoff, "energy": s_out.hf_energy(), "energy_input": s_in.hf_energy(),
+           "lsd": s_out.lsd_value(hf=True), "lsd_input": s_in.lsd_value(hf=True), "kept": kept}
+    if visqol is not None:
+        row["visqol_input"] = visqol_score(ref16, up16, 44100, visqol or None)
+        row["visqol"] = visqol_score(ref16, est16, 44100, visqol or None)
+    return row
+
+
+def main(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--songs", default=str(ROOT / "data" / "music" / "heldout"))
+    p.add_argument("--out", default=str(ROOT / "data" / "kinds"))
+    p.add_argument("--model", default=None, help="model folder (default: the pretrained default)")
+    p.add_argument("--limit", type=int, default=None, help="the first N songs only")
+    p.add_argument("--seconds", type=float, default=None, help="an excerpt of this many seconds from each middle")
+    p.add_argument("--visqol", type=float, default=None, metavar="SECONDS",
+                   help="add ViSQOL on this many seconds from the middle (0: all)")
+    p.add_argument("--markdown", default=None, help="write the tables here")
+    args = p.parse_args(argv)
+
+    import json
+
+    from superres.audio import list_audio_files, read_audio
+    from superres.predict import predict_paths
+
+    songs = list_audio_files(args.songs)[:args.limit]
+    out = Path(args.out)
+    rows = {k: [] for k in KINDS}
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.is_dir() else None) as tmp:
+        tmp = Path(tmp)
+        originals = {}
+        for rel in songs:
+            x, rate = read_audio(Path(args.songs) / rel)
+            if args.seconds and len(x) > args.seconds * rate:
+                a = (len(x) - int(args.seconds * rate)) // 2
+                x = x[a:a + int(args.seconds * rate)]
+            originals[rel] = x
+            for kind, (how, ext) in KINDS.items():
+                d = tmp / "in" / kind
+                d.mkdir(parents=True, exist_ok=True)
+                make_input(x, d / (rel.as_posix().replace("/", "__") + ext), how)
+        for kind in KINDS:
+            pred = out / "predicted" / kind
+            predict_paths(args.model, [tmp / "in" / kind], pred, log=lambda s: None, show_progress=False,
+                          overwrite=True)
+            manifest = {Path(f["input"]).name: f for f in json.loads((pred / "manifest.json").read_text())["files"]}
+            for rel, x in originals.items():
+                name = rel.as_posix().replace("/", "__") + KINDS[kind][1]
+                entry = manifest[name]
+                inp, rate_in = read_audio(tmp / "in" / kind / name)
+                y, rate_out = read_audio(pred / entry["output"])
+                row = score_kind(x, inp, y, rate_in, rate_out, entry["cutoff_hz"], args.visqol)
+                row.update(song=rel.as_posix(), done=entry["done"], seconds=len(x) / 44100)
+                rows[kind].append(row)
+            print(f"{kind}: {len(originals)} songs", file=sys.stderr)
+    text = format_tables(rows, args)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+
+
+def _f(v, digits=2):
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def format_tables(rows, args):
+    cols = ["cutoff (kHz)", "HF energy (dB)", "LSD above cutoff", "LSD, input", "kept SNR (dB)"]
+    if args.visqol is not None:
+        cols += ["ViSQOL", "ViSQOL, input"]
+    out = [f"Held-out songs through `superres predict` by input kind ({len(next(iter(rows.values())))} songs"
+           + (f", {args.seconds:g} s from each middle" if args.seconds else ", whole") + "): means over songs "
+           "(median cutoff). HF energy: above the cutoff, against the original's; LSD above the cutoff, of the "
+           "output and of the input as it is (sinc-interpolated); kept: SNR below 0.95 x the cutoff against "
+           "the input.", "", "| kind | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for kind, rs in rows.items():
+        def mean(k, rs=rs):
+            return float(np.nanmean([r[k] for r in rs])) if rs else float("nan")
+
+        kept = [r["kept"] for r in rs]
+        cells = [_f(np.median([r["cutoff"] for r in rs]) / 1000, 1), _f(mean("energy")), _f(mean("lsd")),
+                 _f(mean("lsd_input")), "inf" if all(np.isinf(kept)) else _f(np.nanmean(np.minimum(kept, 200)), 1)]
+        if args.visqol is not None:
+            cells += [_f(mean("visqol")), _f(mean("visqol_input"))]
+        out.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
