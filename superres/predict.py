@@ -546,18 +546,19 @@ def songs_scan_dir(config, model_dir):
     return scan_dir
 
 
-def resolve_inputs(inputs, config, out_dir=None, model_dir=None, problems=None):
+def resolve_inputs(inputs, config, out_dir=None, model_dir=None, problems=None, scan_dir=None):
     """Turn the user's file and folder arguments into (input path, relative output path) pairs.
 
     With no inputs, the 22.05 kHz songs of a scan folder are used: the model's own (the songs it was trained
     on) if it is on this machine, else ``data/22k`` (what ``10-scan.py`` writes by default) if it holds a
     scan. Files inside ``out_dir`` are skipped when a folder is searched, so a re-run never takes its own
-    earlier outputs as input. Broken symbolic links found in a folder are added to ``problems``.
+    earlier outputs as input. Broken symbolic links found in a folder are added to ``problems``. ``scan_dir``:
+    that scan folder, if the caller found it already (:func:`songs_scan_dir`).
     """
     pairs = []
     skip = resolved(out_dir) if out_dir else None
     if not inputs:
-        scan_dir = songs_scan_dir(config, model_dir)
+        scan_dir = scan_dir or songs_scan_dir(config, model_dir)
         return [(scan_dir / e["output"], Path(e["output"])) for e in load_scan(scan_dir)["files"]]
     for item in map(Path, inputs):
         if item.is_dir() and skip is not None and resolved(item) == skip:
@@ -651,7 +652,9 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
     out_dir = Path(out_dir)
     config = load_config(model_dir)
     failures = []
-    pairs = resolve_inputs(inputs, config, out_dir, model_dir, failures)
+    # The scan whose songs a run without inputs upsamples: found once, for the inputs and the manifest.
+    songs_from = None if inputs else songs_scan_dir(config, model_dir)
+    pairs = resolve_inputs(inputs, config, out_dir, model_dir, failures, songs_from)
     if not pairs:
         raise UserError(f"no audio files found in {', '.join(map(str, inputs))}")
     check_writable_dir(out_dir)
@@ -708,7 +711,7 @@ def predict_paths(model_dir, inputs, out_dir, batch_size=None, chunk_seconds=10.
         "model_name": model_dir.resolve().name,
         "pretrained": model_dir.resolve() == default_model_dir().resolve(),
         "train_fraction": config["train_fraction"],
-        "scan_dir": (relative_path(songs_scan_dir(config, model_dir), out_dir) if not inputs
+        "scan_dir": (relative_path(songs_from, out_dir) if songs_from is not None
                      else (old or {}).get("scan_dir") if same_model else None),
         "weights": which,
         "weights_stamp": stamp,
