@@ -42,7 +42,7 @@ LISTEN ?= wesnoth-1.16-music/battle.wav openclonk-data/Offshore.wav xmoto-data/f
           supertuxkart-data/music/klabauter_dance.wav widelands-data/music/ingame_07.wav
 
 .PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol backends test-backends \
-        blog blog-readme eval-kinds
+        blog blog-readme eval-kinds demo15
 
 venv: $(STAMP)
 
@@ -150,6 +150,20 @@ demo: $(STAMP)
 	    --markdown $(DEMO_OUT)/results.md --plots $(DEMO_OUT)/plots --report $(DEMO_OUT)/report.html; \
 	echo "demo finished in $$(( $$(date +%s) - start )) s"
 
+# The experiment of the blog's README: the demo audio from 15 kHz (10-scan.py --rate 15000), the same small
+# BiLSTM as the demo; the stages follow the scan's rate. README block "demo15".
+DEMO15_OUT ?= data/demo-run-15k
+DEMO15_RUN ?= models/demo-15k
+demo15: $(STAMP)
+	@start=$$(date +%s); set -e; \
+	$(BIN)/python 10-scan.py --input $(DEMO_IN) --output $(DEMO15_OUT)/15k --rate 15000; \
+	$(BIN)/python 20-make-dataset.py --input $(DEMO15_OUT)/15k --output $(DEMO15_OUT)/dataset; \
+	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(DEMO15_OUT)/dataset --model $(DEMO15_RUN) $(DEMO_TRAIN); \
+	$(BIN)/python rnn-super-resolution.py --predict --model $(DEMO15_RUN) --output $(DEMO15_OUT)/predicted --overwrite; \
+	$(BIN)/python eval.py --predicted $(DEMO15_OUT)/predicted --mean-only --markdown $(DEMO15_OUT)/results-mean.md; \
+	$(BIN)/python tools/readme_results.py README.md demo15 $(DEMO15_OUT)/results-mean.md "make demo15"; \
+	echo "demo15 finished in $$(( $$(date +%s) - start )) s"
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
@@ -208,4 +222,4 @@ ablation: $(STAMP)
 	$(BIN)/python tools/readme_results.py README.md ablation data/ablation/results.md "make ablation"
 
 clean-demo:
-	rm -rf $(DEMO_OUT) $(DEMO_RUN)
+	rm -rf $(DEMO_OUT) $(DEMO_RUN) $(DEMO15_OUT) $(DEMO15_RUN)

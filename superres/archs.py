@@ -194,7 +194,8 @@ ARCHITECTURES = {a.name: a for a in (
         name="sbr", module="sbr",
         defaults={"channels": 64, "bands": 32, "kernel": 5, "wave_weight": 100.0, "lr": 1e-3, "decay": 0.0,
                   "batch_size": 16},
-        dataset={"input": "sinc", "encoding": "pcm"}, window_multiple=256, window_free=True,
+        dataset={"input": "sinc", "encoding": "pcm", "low_rate": bandplan.LOW_RATE}, window_multiple=256,
+        window_free=True,
         predict_window=SBR_WINDOW, hop=lambda window: window - min(SBR_OVERLAP, window // 4),
         # 1.5 s windows: 4 fill a call.
         inference_batch=lambda config: 4, params=_sbr_params, activations=_sbr_activations,
@@ -204,7 +205,8 @@ ARCHITECTURES = {a.name: a for a in (
         defaults={"dim": 96, "blocks": 4, "expand": 3, "kernel": 7, "band_weight": 1.0, "lr": 5e-4,
                   "decay": 0.0, "batch_size": 16, "adv_weight": 0.0, "fm_weight": 2.0, "disc_channels": 16},
         added={"adv_weight": 0.0, "fm_weight": 2.0, "disc_channels": 16},
-        dataset={"input": "sinc", "encoding": "pcm"}, window_multiple=256, window_free=True,
+        dataset={"input": "sinc", "encoding": "pcm", "low_rate": bandplan.LOW_RATE}, window_multiple=256,
+        window_free=True,
         # Frames are streamed (superres.genstream); these two only matter to its Keras-window fallback.
         predict_window=SBR_WINDOW, hop=lambda window: window - min(SBR_OVERLAP, window // 4),
         inference_batch=lambda config: 1, runtimes=("keras", "onnx"), optimizer="adam", remade_inputs=True,

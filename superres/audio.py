@@ -9,6 +9,7 @@ Conventions used throughout the package:
 """
 
 import errno
+import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from .manifest import link_loop, make_tempfile
 
 #: The rate of the originals and of the network's output, Hz.
 HIGH_RATE = 44100
-#: The rate of the network's input, Hz.
+#: The rate of the network's input by default (the blog's), Hz; ``10-scan.py --rate`` makes copies at another.
 LOW_RATE = 22050
 #: HIGH_RATE / LOW_RATE.
 FACTOR = 2
@@ -34,6 +35,8 @@ SNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 SCAN_EXTENSIONS = SNDFILE_EXTENSIONS + AV_EXTENSIONS
 #: Sample rates accepted anywhere, Hz.
 MIN_RATE, MAX_RATE = 8000, 384000
+#: The rates a scan may make its copies at (``10-scan.py --rate``), Hz: any rate read anywhere, below the originals'.
+MIN_LOW_RATE, MAX_LOW_RATE = MIN_RATE, HIGH_RATE - 1
 #: Extensions accepted as prediction input (lower case).
 READ_EXTENSIONS = SCAN_EXTENSIONS
 
@@ -342,52 +345,100 @@ def fit_length(x, n):
     return np.concatenate([x, pad], axis=0)
 
 
-def naive_upsample(x, factor=FACTOR):
-    """Repeat every sample ``factor`` times (the blog's network input): shape (n, c) -> (n * factor, c)."""
-    return np.repeat(x, factor, axis=0)
+def high_frames(frames_low, rate_in=LOW_RATE):
+    """Frames on the 44.1 kHz grid of a signal of ``frames_low`` frames at ``rate_in``: ``ceil(n 44100 / rate_in)``.
 
-
-def naive_blocks(blocks):
-    """:func:`naive_upsample` of a stream of blocks (n, c), block by block."""
-    for x in blocks:
-        yield naive_upsample(x)
-
-
-def linear_blocks(blocks):
-    """Linear interpolation between neighbouring samples, 2x, of a stream of blocks (n, c).
-
-    Output sample ``i`` sits at input position ``i / 2``: the input samples, and between two of them their
-    mean; past the last input sample the last value is held. int16 blocks give int16 (rounded), float give
-    float64. The output has twice the input's frames, however the stream is cut.
+    The one length rule of every upsample (naive, linear, sinc, the networks'): 2 n at 22.05 kHz.
     """
-    prev = None
+    return -(-int(frames_low) * HIGH_RATE // int(rate_in))
+
+
+def low_frames(frames_high, rate_out=LOW_RATE):
+    """Frames at ``rate_out`` of a 44.1 kHz signal of ``frames_high`` frames (as :func:`resample` gives them)."""
+    return -(-int(frames_high) * int(rate_out) // HIGH_RATE)
+
+
+def grid_step(rate_in=LOW_RATE):
+    """The smallest number of 44.1 kHz frames that spans a whole number of ``rate_in`` frames (2 at 22.05 kHz,
+    147 at 15 kHz): the points where the two grids meet."""
+    return HIGH_RATE // math.gcd(HIGH_RATE, int(rate_in))
+
+
+def hold_blocks(blocks, rate_in=LOW_RATE, start=0):
+    """Sample-and-hold onto the 44.1 kHz grid (the blog's naive upsample), block by block.
+
+    Output frame ``n`` is input frame ``floor(n rate_in / 44100)``: each sample repeated twice at 22.05 kHz, 2 or
+    3 times (2.94 on average) at 15 kHz. ``start``: the index of the first input frame in the whole signal, so
+    that a stream begun inside a song lands on the same grid (its first output frame is
+    ``high_frames(start, rate_in)``). The dtype is kept; the output has :func:`high_frames` of the frames pushed,
+    however the stream is cut.
+    """
+    done_in, done_out = int(start), high_frames(start, rate_in)
+    for x in blocks:
+        n_in = done_in + x.shape[0]
+        n_out = high_frames(n_in, rate_in)
+        if rate_in * 2 == HIGH_RATE:
+            yield np.repeat(x, 2, axis=0)  # the blog's case, without index arithmetic
+        else:
+            yield x[np.arange(done_out, n_out, dtype=np.int64) * int(rate_in) // HIGH_RATE - done_in]
+        done_in, done_out = n_in, n_out
+
+
+def naive_upsample(x, rate_in=LOW_RATE):
+    """Sample-and-hold onto the 44.1 kHz grid (see :func:`hold_blocks`): shape (n, c) -> (high_frames(n), c)."""
+    parts = list(hold_blocks([x], rate_in))
+    return parts[0] if parts else x[:0]
+
+
+def naive_blocks(blocks, rate_in=LOW_RATE):
+    """:func:`naive_upsample` of a stream of blocks (n, c), block by block (:func:`hold_blocks`)."""
+    return hold_blocks(blocks, rate_in)
+
+
+def linear_blocks(blocks, rate_in=LOW_RATE):
+    """Linear interpolation between neighbouring samples onto the 44.1 kHz grid, of a stream of blocks (n, c).
+
+    Output frame ``n`` sits at input position ``p = n rate_in / 44100``: ``(1 - f) x[i] + f x[i + 1]`` with
+    ``i = floor(p)``, ``f = p - i`` (at 22.05 kHz: the input samples, and between two of them their mean); past
+    the last input sample the last value is held. int16 blocks give int16 (rounded), float give float64. The
+    output has :func:`high_frames` of the frames pushed, however the stream is cut.
+    """
+    rate_in = int(rate_in)
+    prev = None  # the last input frame of the blocks before
+    done_in = done_out = 0  # input frames pushed before ``prev``'s block ended; output frames given
+    is_int = None
     for x in blocks:
         if not x.shape[0]:
             continue
         is_int = x.dtype == np.int16
         s = np.asarray(x if prev is None else np.concatenate([prev, x]), np.float64)
-        out = np.empty((2 * (s.shape[0] - 1), s.shape[1]))
-        out[0::2] = s[:-1]
-        out[1::2] = (s[:-1] + s[1:]) / 2
+        first = done_in - (0 if prev is None else 1)  # global index of s[0]
+        done_in += x.shape[0]
+        # Output frames whose right neighbour is in: position < done_in - 1.
+        n_out = high_frames(done_in - 1, rate_in)
+        n = np.arange(done_out, n_out, dtype=np.int64)
+        i, r = np.divmod(n * rate_in, HIGH_RATE)
+        f = (r / HIGH_RATE)[:, None]
+        out = (1 - f) * s[i - first] + f * s[i - first + 1]
+        done_out = n_out
         prev = x[-1:]
         yield to_int16(out / 32768.0) if is_int else out
     if prev is not None:
-        last = np.repeat(np.asarray(prev, np.float64), 2, axis=0)
-        yield to_int16(last / 32768.0) if prev.dtype == np.int16 else last
+        n = high_frames(done_in, rate_in) - done_out
+        last = np.repeat(np.asarray(prev, np.float64), n, axis=0)
+        yield to_int16(last / 32768.0) if is_int else last
 
 
-def linear_upsample(x, factor=FACTOR):
-    """Linear interpolation between neighbouring samples: shape (n, c) -> (n * 2, c) (see :func:`linear_blocks`)."""
-    if factor != FACTOR:
-        raise ValueError(f"linear upsampling is by {FACTOR}")
-    parts = list(linear_blocks([x]))
+def linear_upsample(x, rate_in=LOW_RATE):
+    """Linear interpolation onto the 44.1 kHz grid: shape (n, c) -> (high_frames(n), c) (:func:`linear_blocks`)."""
+    parts = list(linear_blocks([x], rate_in))
     return np.concatenate(parts) if parts else np.zeros((0,) + x.shape[1:], x.dtype if x.dtype == np.int16 else
                                                         np.float64)
 
 
-def sinc_upsample(x, factor=FACTOR, rate_in=LOW_RATE):
-    """Band-limited (soxr VHQ) upsampling: shape (n, c) -> (n * factor, c)."""
-    return resample(x, rate_in, rate_in * factor)
+def sinc_upsample(x, rate_in=LOW_RATE):
+    """Band-limited (soxr VHQ) upsampling to 44.1 kHz: shape (n, c) -> (high_frames(n), c)."""
+    return resample(x, rate_in, HIGH_RATE)
 
 
 def check_writable_dir(folder):

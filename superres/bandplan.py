@@ -6,6 +6,9 @@ Keras) share one definition. Frequencies are at 44.1 kHz; a bin is 44100 / 1024 
 
 import numpy as np
 
+#: The input rate the band plan is made for (its input band ends at 11.025 kHz, ``LOW_BINS``), Hz.
+from .audio import LOW_RATE  # noqa: F401
+
 #: STFT points and hop (23 ms frames every 5.8 ms), periodic Hann window, frames centred (reflect padding).
 FFT, HOP = 1024, 256
 #: Bins below 11.025 kHz: the band the input has, and the backbone's features.
@@ -62,3 +65,4 @@ def features(power, xp=np):
 def context_frames(config):
     """Frames either side that one output frame of the backbone depends on: ``blocks * (kernel - 1) / 2``."""
     return config["blocks"] * (config["kernel"] - 1) // 2
+

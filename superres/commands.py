@@ -27,6 +27,10 @@ def cutoff_hz(text):
 rate_hz = _option_type(int, lambda v: 8000 <= v <= 384000, "a sample rate in Hz from 8000 to 384000",
                        "A sample rate, Hz.")
 
+#: ``10-scan.py --rate``: the copies' rate, Hz.
+low_rate_hz = _option_type(int, lambda v: 8000 <= v <= 44099, "a sample rate in Hz from 8000 to 44099 (below the "
+                           "originals' 44100)", "A sample rate, Hz.")
+
 #: ``--gain``: dB within what a 24-bit output can hold either way.
 gain_db = _option_type(float, lambda v: -144 <= v <= 144, "a gain in dB between -144 and 144", "A gain in dB.")
 
@@ -39,7 +43,8 @@ def _sbr_bands():
                         f"a divisor of {SBR_TOP_BINS}, the sbr top octave's STFT bins (1, 2, 4, ..., {SBR_TOP_BINS})",
                         f"A divisor of {SBR_TOP_BINS}.")
 
-SCAN_HELP = "Stage 10: downsample the 44.1 kHz originals to 22.05 kHz (band-limited, soxr VHQ, 16-bit)."
+SCAN_HELP = ("Stage 10: downsample the 44.1 kHz originals to 22.05 kHz, or to --rate (band-limited, soxr VHQ, "
+             "16-bit).")
 DATASET_HELP = ("Stage 20: encode the songs as 16-bit binary vectors in windows; first 80% of each song to train, "
                 "the rest to test.")
 TRAIN_HELP = "Train the super-resolution network (or resume the run in --model)."
@@ -67,15 +72,23 @@ def add_scan_options(p):
     p.add_argument("--input", default="data/original",
                    help="folder of original audio files (WAV, FLAC, OGG, MP3, M4A/ALAC/AAC, Opus, WMA, video "
                         "soundtracks), searched recursively (other rates are resampled to 44.1 kHz first)")
-    p.add_argument("--output", default="data/22k", help="folder for the 22.05 kHz WAVs and manifest.json")
+    p.add_argument("--output", default=None,
+                   help="folder for the low-rate WAVs and manifest.json (default: data/22k at 22050 Hz, data/15k at "
+                        "--rate 15000, ...)")
+    p.add_argument("--rate", type=low_rate_hz, default=22050, metavar="HZ",
+                   help="rate of the copies (the 15 kHz experiment of the blog's README: --rate 15000); the "
+                        "dataset, training, prediction and evaluation follow it")
 
 
 def scan_main(args):
-    from .scan import scan
+    from .scan import default_scan_dir, scan
 
-    m, failures = scan(args.input, args.output)
+    output = args.output or default_scan_dir(args.rate)
+    m, failures = scan(args.input, output, rate=args.rate)
     secs = sum(e["frames_high"] for e in m["files"]) / 44100
-    print(f"{len(m['files'])} files, {secs:.1f} s of audio -> {args.output}")
+    print(f"{len(m['files'])} files, {secs:.1f} s of audio at {args.rate} Hz -> {output}")
+    if output != default_scan_dir():
+        print(f"next: 20-make-dataset.py --input {output}")
     return _report_failures(failures, "failed and were left out")
 
 

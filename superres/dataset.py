@@ -2,13 +2,15 @@
 
 Layout of the dataset folder (``format_version`` 2):
 
-- ``train_x.npy``, ``test_x.npy``: the 22.05 kHz signal upsampled to 44.1 kHz -- ``input="naive"`` (each
-  sample repeated twice, the blog's input) or ``"sinc"`` (soxr VHQ band-limited interpolation) -- and stored
+- ``train_x.npy``, ``test_x.npy``: the scan's low-rate signal (22.05 kHz unless ``10-scan.py --rate`` chose
+  another) brought to the 44.1 kHz grid -- ``input="naive"`` (sample-and-hold: each sample repeated twice at
+  22.05 kHz, the blog's input) or ``"sinc"`` (soxr VHQ band-limited interpolation) -- and stored
   as ``encoding="bits"``: uint8, shape (windows, window, 16), as in :mod:`superres.encoding` (the blog's), or
   ``encoding="pcm"``: int16, shape (windows, window).
 - ``train_y.npy``, ``test_y.npy``: int16, shape (windows, window) -- the original 44.1 kHz samples of the
   same steps.
-- ``meta.json``: format version, rates, factor, window, hop, encoding, the songs and their window counts.
+- ``meta.json``: format version, rates (``low_rate``: the scan's), factor (44100 / low rate), window, hop,
+  encoding, the songs and their window counts.
 
 Each song is split in time: windows from its first ``train_fraction`` (80%) go to train, windows from the
 rest to test. Each channel is an independent stream. Only whole windows are kept. Arrays are written through
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from .audio import FACTOR, HIGH_RATE, LOW_RATE, audio_info, fit_length, naive_upsample, read_audio, sinc_upsample
+from .audio import HIGH_RATE, audio_info, fit_length, naive_upsample, read_audio, sinc_upsample
 from .encoding import BITS, int16_to_bits
 from .errors import UserError, check_interrupted
 from .manifest import FORMAT_VERSION, permission_denied, read_manifest, relative_path, write_json_atomic
@@ -34,7 +36,7 @@ META_NAME = "meta.json"
 #: Input encodings: name -> description stored in meta.json.
 ENCODINGS = {"bits": "int16 two's complement, 16 bits, MSB (sign) first, uint8 0/1",
              "pcm": "int16 samples"}
-#: How the 22.05 kHz signal is brought to 44.1 kHz before encoding.
+#: How the low-rate signal is brought to 44.1 kHz before encoding.
 INPUTS = ("naive", "sinc")
 SPLITS = ("train", "test")
 #: Steps (windows x window length) encoded per block while writing: 8192 of the blog's 50-step windows, about
@@ -62,9 +64,10 @@ def x_shape(n, window, encoding):
     return (n, window, BITS) if encoding == "bits" else (n, window)
 
 
-def upsample_input(low, kind):
-    """The network's input signal at 44.1 kHz: int16 (n, c) -> int16 (2 n, c), naive or sinc."""
-    return naive_upsample(low) if kind == "naive" else sinc_upsample(low)
+def upsample_input(low, kind, rate_in):
+    """The network's input signal at 44.1 kHz: int16 (n, c) at ``rate_in`` -> int16 (high_frames(n), c), naive or
+    sinc."""
+    return naive_upsample(low, rate_in) if kind == "naive" else sinc_upsample(low, rate_in)
 
 
 def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, log=print, input="naive",
@@ -74,7 +77,7 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
     Parameters
     ----------
     scan_dir : path-like
-        Output of stage 10 (22.05 kHz WAVs and their manifest).
+        Output of stage 10 (the low-rate WAVs and their manifest; the dataset follows the scan's rate).
     out_dir : path-like
         Dataset folder. An existing dataset there is replaced only once the new one is complete.
     window : int
@@ -84,7 +87,7 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
     train_fraction : float
         Share of each song, from its start, that goes to training.
     input : {"naive", "sinc"}
-        How the 22.05 kHz signal is upsampled to the network's input.
+        How the low-rate signal is upsampled to the network's input.
     encoding : {"bits", "pcm"}
         How input samples are stored: 16-bit vectors (the blog) or plain int16.
     originals : path-like, optional
@@ -97,7 +100,7 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
         The ``meta.json`` written.
     """
     hop = hop or window
-    if window < 2 or window % FACTOR or hop < 1:
+    if window < 2 or window % 2 or hop < 1:
         raise UserError(f"window must be an even number >= 2 and hop >= 1 (got window={window}, hop={hop})")
     if input not in INPUTS or encoding not in ENCODINGS:
         raise UserError(f"input must be one of {INPUTS} and encoding one of {tuple(ENCODINGS)} "
@@ -126,8 +129,8 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
         "format_version": FORMAT_VERSION,
         "scan_dir": relative_path(scan_dir, out_dir),
         "high_rate": HIGH_RATE,
-        "low_rate": LOW_RATE,
-        "factor": FACTOR,
+        "low_rate": scan["low_rate"],
+        "factor": HIGH_RATE / scan["low_rate"],
         "input": input,
         "window": window,
         "hop": hop,
@@ -181,7 +184,7 @@ def _check_output(out_dir):
 def _check_sources(scan, scan_dir, originals=None):
     """Every file the scan lists must still be there, as the scan wrote it, before anything is built."""
     for e in scan["files"]:
-        for path, rate, frames in ((scan_dir / e["output"], LOW_RATE, e["frames_low"]),
+        for path, rate, frames in ((scan_dir / e["output"], scan["low_rate"], e["frames_low"]),
                                    (reference_path(scan, e, scan_dir, originals), HIGH_RATE, e["frames_high"])):
             info = audio_info(path)
             if info.samplerate != rate or info.channels != e["channels"] or abs(info.frames - frames) > 1:
@@ -221,12 +224,12 @@ def _write_arrays(folder, scan, scan_dir, songs, counts, window, hop, train_frac
     for e, song in zip(scan["files"], songs):
         ref, ref_rate = read_audio(reference_path(scan, e, scan_dir, originals), "int16")
         low, low_rate = read_audio(scan_dir / e["output"], "int16")
-        if ref_rate != HIGH_RATE or low_rate != LOW_RATE or ref.shape[1] != low.shape[1]:
+        if ref_rate != HIGH_RATE or low_rate != scan["low_rate"] or ref.shape[1] != low.shape[1]:
             raise UserError(f"{scan_dir / e['output']}: rates or channels differ from the scan manifest; "
                             "re-run 10-scan.py")
         frames = e["frames_high"]
         ref = fit_length(ref, frames)
-        inp = fit_length(upsample_input(low, input), frames)
+        inp = fit_length(upsample_input(low, input, low_rate), frames)
         encode = int16_to_bits if encoding == "bits" else np.asarray
         for k, (a, b) in _part_ranges(frames, train_fraction).items():
             nw = full_windows(b - a, window, hop)

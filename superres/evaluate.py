@@ -1,14 +1,16 @@
 """The evaluation: every method against the original, on every song, with every metric.
 
-Methods are the baselines, computed here from the same 22.05 kHz input in the same run --
+Methods are the baselines, computed here from the same low-rate input (the scan's: 22.05 kHz unless
+``10-scan.py --rate`` chose another) in the same run --
 
-- ``naive``: each sample repeated (the blog's network input),
+- ``naive``: sample-and-hold on the 44.1 kHz grid (the blog's network input: each sample twice at 22.05 kHz),
 - ``linear``: linear interpolation,
 - ``sinc``: band-limited interpolation (soxr VHQ), the one to beat,
 
 plus each trained model, run in-process (``models``) or read from a prediction folder (``predicted``).
 The reference is the 44.1 kHz original; by default only each song's test part (the last 20%, which the
-network never trained on) is scored.
+network never trained on) is scored. The band measures split the spectrum at the input's Nyquist frequency
+(11.025 kHz for a 22.05 kHz scan, 7.5 kHz for a 15 kHz one).
 """
 
 import itertools
@@ -18,30 +20,31 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import (FACTOR, HIGH_RATE, LOW_RATE, audio_info, exact_blocks, linear_blocks, list_audio_files,
-                    naive_blocks, read_blocks, resample_blocks, to_float, to_int16)
+from .audio import (HIGH_RATE, LOW_RATE, audio_info, exact_blocks, grid_step, linear_blocks, list_audio_files,
+                    high_frames, low_frames, naive_blocks, read_blocks, resample_blocks, to_float, to_int16)
 from .dataset import split_point
 from .errors import UserError, check_interrupted
 from .manifest import read_manifest, resolve_path
-from .metrics import BLOCK, METRICS, Reference, Scores
+from .metrics import BLOCK, METRICS, Reference, Scores, edge_bands
 from .runs import default_model_dir, load_config, model_path
 from .scan import load_scan, reference_path
 
 BASELINES = ("naive", "linear", "sinc")
 
 
-def baseline_blocks(name, low_blocks, channels, frames_low):
-    """A baseline's 44.1 kHz stream from the song's int16 22.05 kHz blocks: int16 blocks, 2 ``frames_low`` frames.
+def baseline_blocks(name, low_blocks, channels, frames_low, rate=LOW_RATE):
+    """A baseline's 44.1 kHz stream from the song's int16 blocks at ``rate``: int16 blocks,
+    :func:`superres.audio.high_frames` of ``frames_low`` frames.
 
-    ``naive`` repeats each sample (the blog's network input), ``linear`` interpolates between neighbours,
+    ``naive`` holds each sample (the blog's network input), ``linear`` interpolates between neighbours,
     ``sinc`` is band-limited (soxr VHQ, the stream :func:`superres.audio.sinc_upsample` equals).
     """
     if name == "naive":
-        return naive_blocks(low_blocks)
+        return naive_blocks(low_blocks, rate)
     if name == "linear":
-        return linear_blocks(low_blocks)
+        return linear_blocks(low_blocks, rate)
     floats = (to_float(x) for x in low_blocks)
-    return resample_blocks(floats, LOW_RATE, HIGH_RATE, channels, frames_low, BLOCK)
+    return resample_blocks(floats, rate, HIGH_RATE, channels, frames_low, BLOCK)
 
 
 def optional_metrics(visqol_seconds=None):
@@ -65,7 +68,7 @@ def score(reference, estimate, rate=HIGH_RATE, extra=None):
 
 
 class Song:
-    """One song to score: where its 44.1 kHz reference and its 22.05 kHz input are, and the part to score.
+    """One song to score: where its 44.1 kHz reference and its low-rate input are, and the part to score.
 
     Nothing is read until the evaluation streams it (:meth:`reference`, :meth:`low`).
 
@@ -78,13 +81,18 @@ class Song:
     start, stop : int
         The scored part, in 44.1 kHz frames.
     low_rel : str
-        The 22.05 kHz file's name inside the scan (as a prediction folder names its output).
+        The low-rate file's name inside the scan (as a prediction folder names its output).
+    rate : int
+        The input's rate, Hz (the scan's).
+    edge : float
+        The input's Nyquist frequency, Hz: the band measures' edge.
     """
 
-    def __init__(self, name, reference_path, frames, channels, start, stop, low_rel, low_path=None):
+    def __init__(self, name, reference_path, frames, channels, start, stop, low_rel, low_path=None, rate=LOW_RATE):
         self.name, self.reference_path, self.frames, self.channels = name, Path(reference_path), frames, channels
         self.start, self.stop, self.low_rel, self.low_path = start, stop, low_rel, low_path
-        self.frames_low = -(-frames // FACTOR)
+        self.rate, self.edge = int(rate), rate / 2
+        self.frames_low = low_frames(frames, rate)
 
     def reference(self):
         """The scored part of the reference: int16 blocks of :data:`BLOCK` frames."""
@@ -92,13 +100,10 @@ class Song:
                             BLOCK)
 
     def low(self, from_frame=0):
-        """The 22.05 kHz input from frame ``from_frame`` on: int16 blocks (the scan's file, or for a reference
+        """The low-rate input from frame ``from_frame`` on: int16 blocks (the scan's file, or for a reference
         without one, its soxr downsample)."""
-        if self.low_path is not None:
-            return exact_blocks(read_blocks(self.low_path, LOW_RATE, BLOCK), from_frame, self.frames_low - from_frame,
-                                BLOCK)
-        return exact_blocks(read_blocks(self.reference_path, LOW_RATE, BLOCK), from_frame,
-                            self.frames_low - from_frame, BLOCK)
+        path = self.low_path if self.low_path is not None else self.reference_path
+        return exact_blocks(read_blocks(path, self.rate, BLOCK), from_frame, self.frames_low - from_frame, BLOCK)
 
 
 def songs_from_scan(scan_dir, train_fraction=0.8, whole=False, only=None, originals=None):
@@ -123,7 +128,7 @@ def songs_from_scan(scan_dir, train_fraction=0.8, whole=False, only=None, origin
         audio_info(ref)  # a missing or unreadable original is named before any scoring starts
         n = e["frames_high"]
         out.append(Song(e["source"], ref, n, e["channels"], 0 if whole else split_point(n, train_fraction), n,
-                        e["output"], scan_dir / e["output"]))
+                        e["output"], scan_dir / e["output"], scan["low_rate"]))
     return out
 
 
@@ -162,10 +167,13 @@ def model_estimate(predictor, song, reading=None):
         The 44.1 kHz frame the stream starts at (the frames computed, for the speed figure, run from there).
     """
     window, hop = predictor.window, predictor.hop
-    grid = 2 * hop  # window starts that also fall on whole 22.05 kHz frames
+    if predictor.rate != song.rate:
+        raise UserError(f"{song.name}: a {song.rate} Hz input, and the model takes {predictor.rate} Hz ones (the rate "
+                        "of the scan it was trained on); score it on songs of such a scan (--scan)")
+    grid = int(np.lcm(hop, grid_step(song.rate)))  # window starts that also fall on whole input frames
     margin = 0 if predictor.input_kind == "naive" else _SINC_REACH
     a = max(0, (song.start - window - margin) // grid * grid)
-    low = song.low(a // FACTOR)
+    low = song.low(a * song.rate // HIGH_RATE)
     out = (to_int16(y) for y in predictor.blocks(_Timed(low, reading) if reading is not None else low,
                                                    song.channels))
     return exact_blocks(out, song.start - a, song.stop - song.start, BLOCK), a
@@ -236,7 +244,9 @@ def folder_estimate(path, song, fix="add it"):
     if info.samplerate != HIGH_RATE or info.channels != song.channels:
         raise UserError(f"{path}: {info.samplerate} Hz, {info.channels} channels; expected {HIGH_RATE} Hz, "
                         f"{song.channels} channels")
-    if abs(info.frames - n) > 1:
+    # A prediction's length is the input's on the 44.1 kHz grid (high_frames): up to 2 frames past the original's
+    # at 15 kHz, 1 at 22.05 kHz.
+    if abs(info.frames - n) > max(1, high_frames(song.frames_low, song.rate) - n):
         raise UserError(f"{path}: {info.frames} frames where the reference has {n} ({info.frames / n:.2f} times "
                         "as long); it is not an upsample of this song at 44.1 kHz, so it is not scored")
     return exact_blocks(read_blocks(path, HIGH_RATE, BLOCK), song.start, song.stop - song.start, BLOCK)
@@ -345,7 +355,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
     extra = optional_metrics(visqol_seconds)
     metrics = {**METRICS, **extra}
     result = {"methods": methods, "metrics": {k: {"unit": u, "better": b} for k, (_, u, b) in metrics.items()},
-              "part": part, "rate": HIGH_RATE, "songs": []}
+              "part": part, "rate": HIGH_RATE, "input_rate": songs[0].rate if songs else LOW_RATE, "songs": []}
     if keep_audio:
         result["audio"] = {}
     timing = {}  # method -> [compute seconds, 44.1 kHz frames]
@@ -376,7 +386,7 @@ def _score_song(song, methods, sources, extra, visqol_seconds, timing, result, k
     reading = {}
     for name, low in zip(BASELINES, itertools.tee(song.low(), len(BASELINES))):
         low = _Timed(low, reading.setdefault(name, [0.0]))
-        blocks = baseline_blocks(name, low, song.channels, song.frames_low)
+        blocks = baseline_blocks(name, low, song.channels, song.frames_low, song.rate)
         streams[name] = _Timed(exact_blocks(blocks, song.start, n, BLOCK), timing.setdefault(name, [0.0, 0]))
         computed[name] = song.frames
     for name, (_, fn) in zip(methods[len(BASELINES):], sources):
@@ -387,7 +397,7 @@ def _score_song(song, methods, sources, extra, visqol_seconds, timing, result, k
             streams[name] = _Timed(blocks, timing.setdefault(name, [0.0, 0]))
             computed[name] = song.stop - first
     for name in methods:
-        scores[name] = Scores(reference, HIGH_RATE, keep=keep)
+        scores[name] = Scores(reference, HIGH_RATE, edge=song.edge, keep=keep)
     clip = int(keep_seconds * HIGH_RATE) if keep_audio else 0
     audio = {m: [] for m in ("original", *methods)}
     done = 0
@@ -412,8 +422,8 @@ def _score_song(song, methods, sources, extra, visqol_seconds, timing, result, k
             kept = [np.concatenate(k) if k else np.zeros((0, song.channels)) for k in scores[name].kept]
             out[name][metric] = fn(kept[0], kept[1], HIGH_RATE)
     if keep_audio:
-        a0 = song.start // FACTOR
-        low = np.concatenate(list(exact_blocks(song.low(a0), 0, min(clip, n) // FACTOR, BLOCK)) or
+        a0 = song.start * song.rate // HIGH_RATE
+        low = np.concatenate(list(exact_blocks(song.low(a0), 0, min(clip, n) * song.rate // HIGH_RATE, BLOCK)) or
                              [np.zeros((0, song.channels), np.int16)])
         result["audio"][song.name] = {"input": low, **{m: np.concatenate(v) if v else
                                                       np.zeros((0, song.channels), np.int16)
@@ -488,13 +498,17 @@ def format_result(result, markdown=False, per_song=True):
         speed = result.get("x_real_time") if key == "mean" else None
         out += [f"**{title}**" if markdown else title, "",
                 format_table(result[key], result["methods"], metrics, markdown, speed), ""]
+    edge = result.get("input_rate", LOW_RATE) / 2
+    khz = lambda f: f"{f / 1000:g}"  # noqa: E731
+    bands = edge_bands(edge)
     legend = ("MAE in 16-bit units (lower is better); SNR in dB (higher is better); LSD and LSD-HF: "
-              "log-spectral distance over the whole band and over 11.025-22.05 kHz (lower is better); "
-              "HF energy: energy above 11.025 kHz relative to the original, dB (0 is right); SNR-LF: SNR "
-              "below 11.025 kHz, dB (what sinc already gets right; higher is better); band error: the largest "
-              "difference of the long-term spectra in 500 Hz bands from 9 to 20 kHz, dB, leaving out bands the "
-              "original has more than 40 dB below its loudest there (lower is better); edge step: the level "
-              "step from 10-10.5 to 11-11.5 kHz against the original's, dB (0 is right; negative: a dip where "
+              f"log-spectral distance over the whole band and over {khz(edge)}-22.05 kHz (lower is better); "
+              f"HF energy: energy above {khz(edge)} kHz relative to the original, dB (0 is right); SNR-LF: SNR "
+              f"below {khz(edge)} kHz, dB (what sinc already gets right; higher is better); band error: the largest "
+              f"difference of the long-term spectra in 500 Hz bands from {khz(bands[0][0])} to 20 kHz, dB, leaving "
+              "out bands the original has more than 40 dB below its loudest there (lower is better); edge step: the "
+              f"level step from {khz(edge - 1025)}-{khz(edge - 525)} to {khz(edge - 25)}-{khz(edge + 475)} kHz "
+              "against the original's, dB (0 is right; negative: a dip where "
               "the restored band begins); ViSQOL (when asked for): MOS-LQO of ViSQOL's audio mode at 48 kHz, "
               "mean over channels (1-5, higher is better); x real time: "
               "seconds of 44.1 kHz audio produced per second of compute in this run (one process, this "

@@ -37,8 +37,15 @@ def _channels(x):
 #: scored exactly as one whole-signal spectrum, a longer one within a few thousandths of a dB of it.
 BLOCK = 1 << 18
 
-#: Bands of the band-error measure: 500 Hz wide, from 9 to 20 kHz (both sides of the 11.025 kHz band edge).
-BANDS = [(f, f + 500.0) for f in np.arange(9000.0, 20000.0, 500.0)]
+def edge_bands(edge=HF_EDGE):
+    """Bands of the band-error measure: 500 Hz wide, from about 2 kHz below the band edge up to 20 kHz (9-20 kHz
+    at 11.025 kHz, 5.5-20 kHz at 7.5 kHz, the edge of a 15 kHz input)."""
+    start = 500.0 * np.floor((edge - 2000.0) / 500.0)
+    return [(f, f + 500.0) for f in np.arange(max(start, 0.0), 20000.0, 500.0)]
+
+
+#: The band-error bands at 11.025 kHz: 500 Hz wide, from 9 to 20 kHz.
+BANDS = edge_bands()
 #: Bands of the original more than this far below its loudest band (dB) are left out of the band error: a
 #: near-empty band (an original that ends at 19.5 kHz) would otherwise decide it with a ratio of two silences.
 BAND_FLOOR_DB = 40.0
@@ -277,8 +284,10 @@ class Scores:
             out.append(_ratio_db(self.long_est[sel].sum(), self.ref.long[sel].sum()))
         return np.array(out)
 
-    def band_error(self, bands=BANDS, floor_db=BAND_FLOOR_DB):
-        """The largest long-term level difference over ``bands``, dB, leaving out the original's near-empty bands."""
+    def band_error(self, bands=None, floor_db=BAND_FLOOR_DB):
+        """The largest long-term level difference over ``bands`` (default: :func:`edge_bands` of the edge), dB,
+        leaving out the original's near-empty bands."""
+        bands = edge_bands(self.edge) if bands is None else bands
         levels = self.band_levels(bands)
         power = np.array([self.ref.long[(self.freqs >= lo) & (self.freqs < hi)].sum() for lo, hi in bands])
         used = np.isfinite(levels) & (power >= power.max(initial=0.0) * 10 ** (-floor_db / 10))

@@ -1,11 +1,13 @@
 """Apply a trained model to whole files, in chunks, in bounded memory.
 
-The input is read block by block (resampled to 22.05 kHz on the fly when it has another rate), each block is
-upsampled as the model's dataset was (naive or sinc), cut into the model's windows (overlapping, crossfaded
+The input is read block by block (resampled on the fly to the model's input rate, 22.05 kHz unless it was trained
+on a scan at another, when the file has another rate), each block is upsampled onto the 44.1 kHz grid as the
+model's dataset was (naive or sinc), cut into the model's windows (overlapping, crossfaded
 by weighted overlap-add; see :class:`StreamUpsampler`) and run through the network as int16 samples (bit
 decoding, where the model wants bits, happens inside the graph), and the output is written block by block.
 Each window is computed on its own input, so the result is identical to processing the file in one piece.
-The output has exactly twice the 22.05 kHz frames, the input's channels (each one its own stream) and
+The output has exactly :func:`superres.audio.high_frames` of the input's frames (twice them at 22.05 kHz), the
+input's channels (each one its own stream) and
 16-bit samples rounded and clipped, never wrapped.
 """
 
@@ -18,16 +20,16 @@ import numpy as np
 
 import soxr
 
-from .audio import (FACTOR, HIGH_RATE, LOW_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, clipped_samples,
-                    exact_blocks, list_audio_files, open_atomic_writer, quantize, read_blocks, resample_blocks,
-                    to_float, to_int16)
+from .audio import (HIGH_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, clipped_samples, exact_blocks,
+                    high_frames, hold_blocks, list_audio_files, open_atomic_writer, quantize, read_blocks,
+                    resample_blocks, to_float, to_int16)
 from .archs import architecture, check_inference_fits
 from .errors import UserError, check_interrupted, to_stderr
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path, resolved,
                        write_json_atomic)
 from .scan import DEFAULT_SCAN_DIR, load_scan
 from .splice import splice_blocks
-from .runs import arch_keys, default_model_dir, load_config, model_path
+from .runs import arch_keys, default_model_dir, input_rate, load_config, model_path
 
 
 def load_model(model_dir=None, which="best"):
@@ -115,26 +117,30 @@ def crossfade_weights(window, ramp=None):
 
 
 class InputStream:
-    """The network's input at 44.1 kHz from a stream of int16 22.05 kHz blocks: naive or sinc upsampling.
+    """The network's input at 44.1 kHz from a stream of int16 blocks at ``rate``: naive or sinc upsampling.
 
-    The sinc stream (soxr VHQ, the resampler of :func:`superres.audio.sinc_upsample`) gives the same samples
-    as upsampling the whole signal at once, however the stream is cut, but delivers them with a delay.
+    The naive stream is :func:`superres.audio.hold_blocks` (each sample repeated twice at 22.05 kHz). The sinc
+    stream (soxr VHQ, the resampler of :func:`superres.audio.sinc_upsample`) gives the same samples as
+    upsampling the whole signal at once, however the stream is cut, but delivers them with a delay.
     """
 
-    def __init__(self, kind, channels):
-        self.stream = None if kind == "naive" else soxr.ResampleStream(LOW_RATE, HIGH_RATE, channels,
+    def __init__(self, kind, channels, rate):
+        self.rate, self.channels = rate, channels
+        self.pushed = 0
+        self.stream = None if kind == "naive" else soxr.ResampleStream(rate, HIGH_RATE, channels,
                                                                         dtype="float64", quality="VHQ")
-        self.channels = channels
 
     def push(self, low, last=False):
-        """int16 (n, channels) -> the int16 44.1 kHz frames now available (naive: exactly 2 n)."""
+        """int16 (n, channels) -> the int16 44.1 kHz frames now available (naive: all of them)."""
         if self.stream is None:
-            return np.repeat(low, FACTOR, axis=0)
+            out = next(hold_blocks([low], self.rate, self.pushed))
+            self.pushed += low.shape[0]
+            return out
         return to_int16(self.stream.resample_chunk(to_float(low), last=last))
 
 
 class StreamUpsampler:
-    """Runs the network over a stream of 22.05 kHz blocks with overlapping windows and a crossfade.
+    """Runs the network over a stream of low-rate blocks with overlapping windows and a crossfade.
 
     Windows of ``window`` 44.1 kHz steps start every ``hop`` steps from the first sample pushed; each output
     sample is the weighted mean (:func:`crossfade_weights`) of the windows covering it. Every window is
@@ -153,29 +159,34 @@ class StreamUpsampler:
         Windows per inference call.
     input_kind : {"naive", "sinc"}
         How the network's input is upsampled (the dataset's ``input``).
+    rate : int
+        The rate of the blocks pushed, Hz (the model's :func:`superres.runs.input_rate`).
     """
 
-    def __init__(self, model, window, hop, channels, batch_size=64, input_kind="naive"):
+    def __init__(self, model, window, hop, channels, batch_size=64, input_kind="naive", rate=22050):
         if not 0 < hop <= window:
             raise UserError(f"overlap must leave a hop between 1 and the window ({window}) (hop is {hop})")
         self.model, self.window, self.hop, self.batch_size = model, window, hop, batch_size
         self.weights = crossfade_weights(window, window - hop)
-        self.source = InputStream(input_kind, channels)
+        self.source = InputStream(input_kind, channels, rate)
+        self.rate = rate
+        self.low_pushed = 0
         self.inp = np.zeros((0, channels), dtype=np.int16)  # upsampled input from global step ``next_start``
         self.acc = np.zeros((0, channels))  # weighted sums from global step ``out_pos``
         self.norm = np.zeros(0)
         self.next_start = 0  # start of the next window to compute
         self.out_pos = 0  # first output step not yet returned
-        self.pushed = 0  # 44.1 kHz steps the output will have so far (twice the frames pushed)
+        self.pushed = 0  # 44.1 kHz steps the output will have so far (high_frames of the frames pushed)
 
     def push(self, low):
-        """Add int16 22.05 kHz frames (n, channels); return the 44.1 kHz output that is final.
+        """Add int16 frames (n, channels) at the input rate; return the 44.1 kHz output that is final.
 
         The output is float64 (frames, channels), full scale 1.0, not yet rounded or clipped: the writer
         quantizes it for the output format (:func:`superres.audio.quantize`).
         """
         self.inp = np.concatenate([self.inp, self.source.push(low)])
-        self.pushed += low.shape[0] * FACTOR
+        self.low_pushed += low.shape[0]
+        self.pushed = high_frames(self.low_pushed, self.rate)
         k = 0 if self.inp.shape[0] < self.window else (self.inp.shape[0] - self.window) // self.hop + 1
         self._run(k)
         return self._emit(self.next_start)
@@ -269,6 +280,8 @@ class Predictor:
         self.runtime = runtime
         arch = architecture(config)
         self.input_kind = config["dataset"]["input"]
+        #: The rate of the input it takes, Hz (see :meth:`blocks`).
+        self.rate = input_rate(config)
         if arch.frame_stream:
             # Frames are streamed with their context (superres.genstream): no windows, nothing to crossfade.
             from . import bandplan
@@ -298,17 +311,20 @@ class Predictor:
 
             # Keras's predict is not meant to be called from several threads at once: one job at a time there.
             return GenStream(self.core, self.context, channels, threads=1 if self.runtime == "keras" else None)
-        return StreamUpsampler(self.model, self.window, self.hop, channels, self.batch_size, self.input_kind)
+        return StreamUpsampler(self.model, self.window, self.hop, channels, self.batch_size, self.input_kind,
+                               self.rate)
 
     def array(self, x_low):
-        """Upsample a whole array: int16 (n, channels) at 22.05 kHz -> int16 (2 n, channels) at 44.1 kHz."""
+        """Upsample a whole array: int16 (n, channels) at :attr:`rate` -> int16 (high_frames(n), channels) at 44.1
+        kHz."""
         return to_int16(np.concatenate(list(self.blocks([x_low], x_low.shape[1]))))
 
     def blocks(self, low_blocks, channels):
-        """Upsample a stream: int16 22.05 kHz blocks (n, channels) in, float64 44.1 kHz blocks out.
+        """Upsample a stream: int16 blocks (n, channels) at :attr:`rate` in, float64 44.1 kHz blocks out.
 
         The one loop behind files (:func:`predict_file`), arrays (:meth:`array`) and the Python API
-        (:func:`superres.api.upsample`). The output has exactly twice the frames pushed in.
+        (:func:`superres.api.upsample`). The output has exactly :func:`superres.audio.high_frames` of the frames
+        pushed in (twice them at 22.05 kHz).
         """
         up = self.stream(channels)
         for x in low_blocks:
@@ -404,10 +420,10 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     The file's real bandwidth is measured first (or given as ``cutoff``). Below it the output is the input
     itself (resampled to the output rate where that differs, in float: nothing is rounded on the way); above it
     the band the network generates, joined over a short crossfade (:mod:`superres.splice`). A file with
-    nothing missing is written as it is. A 22.05 kHz input whose band reaches its Nyquist frequency is the
-    network's own case: its output is written as computed (a ``gen`` or ``sbr`` model keeps the sinc
-    interpolation of the input below 11 kHz itself; the blog's BiLSTM rewrites the whole waveform, as the blog
-    did).
+    nothing missing is written as it is. An input at the model's rate (22.05 kHz, or the rate of the scan a
+    BiLSTM was trained on) whose band reaches its Nyquist frequency is the network's own case: its output is
+    written as computed (a ``gen`` or ``sbr`` model keeps the sinc interpolation of the input below 11 kHz
+    itself; the blog's BiLSTM rewrites the whole waveform, as the blog did).
 
     Parameters
     ----------
@@ -443,23 +459,24 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     rate_in, channels = int(info.samplerate), int(info.channels)
     rate_out = output_rate(rate_in, rate)
     subtype = subtype or same_subtype(info, out_path)
-    block = max(1, int(chunk_seconds * LOW_RATE))
+    rate_net = predictor.rate
+    block = max(1, int(chunk_seconds * rate_net))
     bw = measure_bandwidth(in_path, info, cutoff)
     total = -(-info.frames * rate_out // rate_in)
     counts = {"frames": 0, "clipped": 0, "peak": 0, "out_clipped": 0, "out_peak": 0.0}
     gain = 10.0 ** (gain_db / 20.0)
     # What this file gets: written as it is, the network's output as it is (its own case), or the real band
     # below the cutoff and the generated one above.
-    native = rate_in == LOW_RATE and rate_out == HIGH_RATE and bw.cutoff >= NATIVE_CUTOFF
+    native = rate_in == rate_net and rate_out == HIGH_RATE and bw.cutoff >= NATIVE_FRACTION * rate_net / 2
     mode = "unchanged" if bw.full_band else "network" if native else "spliced"
     if log:
         restoring = ("nothing to restore, written as it is" if mode == "unchanged" else
                      f"restoring {bw.cutoff / 1000:.1f}-{rate_out / 2000:.2f} kHz")
         log(f"{in_path.name}: {bw.describe()}; {restoring}" + (f", at {rate_out / 1000:g} kHz"
                                                                  if rate_out != rate_in else ""))
-        if mode == "spliced" and bw.cutoff < LOW_RATE / 2 * NATIVE_FRACTION:
-            log(f"note  {in_path}: this model restores from 11.0 kHz up, from the octave below it; "
-                f"{bw.cutoff / 1000:.1f}-11.0 kHz stays as empty as the input left it")
+        if mode == "spliced" and bw.cutoff < rate_net / 2 * NATIVE_FRACTION:
+            log(f"note  {in_path}: this model restores from {rate_net / 2000:.1f} kHz up, from the band below it; "
+                f"{bw.cutoff / 1000:.1f}-{rate_net / 2000:.1f} kHz stays as empty as the input left it")
 
     def write(y):
         if gain != 1.0:
@@ -469,13 +486,13 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
         out.write(quantize(y, subtype))
 
     def inputs():
-        for x in read_blocks(in_path, LOW_RATE, block):
+        for x in read_blocks(in_path, rate_net, block):
             yield x
             counts["frames"] += x.shape[0]
             counts["clipped"] += int(np.count_nonzero((x >= 32767) | (x <= -32768)))
             counts["peak"] = max(counts["peak"], int(np.abs(x.astype(np.int32)).max(initial=0)))
             if progress and mode != "unchanged":
-                progress(x.shape[0] / LOW_RATE)
+                progress(x.shape[0] / rate_net)
 
     def real():
         for x in read_blocks(in_path, rate_out, block, "float64"):
@@ -492,7 +509,7 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     else:
         generated = predictor.blocks(inputs(), channels)
         if rate_out != HIGH_RATE:
-            n44 = FACTOR * -(-info.frames * LOW_RATE // rate_in)
+            n44 = high_frames(-(-info.frames * rate_net // rate_in), rate_net)
             generated = resample_blocks(generated, HIGH_RATE, rate_out, channels, n44, block, "float64")
         outputs = splice_blocks(exact_blocks(real(), 0, total, block), exact_blocks(generated, 0, total, block),
                                 rate_out, bw.cutoff, channels, total)
@@ -529,10 +546,9 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
             "clipped": out_clipped, "peak_dbfs": round(float(peak_dbfs), 2) if np.isfinite(peak_dbfs) else None}
 
 
-#: A 22.05 kHz input whose band reaches this share of its Nyquist frequency is the network's own case (a
-#: resampler's roll-off ends its band a little below 11.025 kHz).
+#: An input at the model's rate whose band reaches this share of its Nyquist frequency is the network's own case
+#: (a resampler's roll-off ends its band a little below 11.025 kHz at 22.05 kHz).
 NATIVE_FRACTION = 0.9
-NATIVE_CUTOFF = NATIVE_FRACTION * LOW_RATE / 2
 
 
 def songs_scan_dir(config, model_dir):

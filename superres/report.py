@@ -29,8 +29,8 @@ def _png_bytes(fig):
     return buf.getvalue()
 
 
-def spectrogram_png(panels, title=""):
-    """Stacked spectrograms on one frequency scale (0-22.05 kHz), the 11.025 kHz line marked.
+def spectrogram_png(panels, title="", edge=HF_EDGE):
+    """Stacked spectrograms on one frequency scale (0-22.05 kHz), the input's band edge ``edge`` (Hz) marked.
 
     Parameters
     ----------
@@ -58,7 +58,7 @@ def spectrogram_png(panels, title=""):
         ax.imshow(db, origin="lower", aspect="auto", cmap="magma", extent=[0, dur, 0, rate / 2000],
                   vmin=vmax - 90, vmax=vmax)
         ax.set_ylim(0, top)
-        ax.axhline(HF_EDGE / 1000, color="cyan", lw=0.8, ls="--")
+        ax.axhline(edge / 1000, color="cyan", lw=0.8, ls="--")
         ax.set_ylabel("kHz")
         ax.set_title(label, loc="left", fontsize=9)
     axes[-1].set_xlabel("seconds")
@@ -108,7 +108,8 @@ def _shown_methods(result):
 
 def _song_panels(result, song):
     audio = result["audio"][song]
-    panels = [("original", audio["original"], HIGH_RATE), ("input (22.05 kHz)", audio["input"], LOW_RATE)]
+    rate = result.get("input_rate", LOW_RATE)
+    panels = [("original", audio["original"], HIGH_RATE), (f"input ({rate / 1000:g} kHz)", audio["input"], rate)]
     panels += [(m, audio[m], HIGH_RATE) for m in _shown_methods(result)]
     return panels
 
@@ -119,7 +120,8 @@ def _safe(name):
 
 def _all_pngs(result, model_dirs):
     for s in result["songs"]:
-        yield f"{_safe(s['name'])}.png", spectrogram_png(_song_panels(result, s["name"]), s["name"])
+        yield f"{_safe(s['name'])}.png", spectrogram_png(_song_panels(result, s["name"]), s["name"],
+                                                   result.get("input_rate", LOW_RATE) / 2)
     for d in dict.fromkeys(Path(d).resolve() for d in model_dirs):  # a model both predicted and run: once
         yield f"history-{_safe(d.name)}.png", history_png(d)
 
@@ -168,10 +170,11 @@ def write_report(result, path, model_dirs=(), clip_seconds=30.0):
 
     metrics = result["metrics"]
     players = ["original", "input"] + _shown_methods(result)
+    low = result.get("input_rate", LOW_RATE)
     parts = [f"<h1>Super-resolution listening report</h1><p>Scored part: {html.escape(result['part'])}. "
              "Each song: the metrics of every method, its spectrograms on one frequency scale (dashed line: "
-             "11.025 kHz, the top of the 22.05 kHz input), and players for the original, the 22.05 kHz "
-             "input, the sinc baseline and each model.</p>",
+             f"{low / 2000:g} kHz, the top of the {low / 1000:g} kHz input), and players for the original, the "
+             f"{low / 1000:g} kHz input, the sinc baseline and each model.</p>",
              f"<h2>Mean over {len(result['songs'])} songs</h2>",
              _html_table(result["mean"], result["methods"], metrics)]
     for d in model_dirs:
@@ -182,11 +185,11 @@ def write_report(result, path, model_dirs=(), clip_seconds=30.0):
         audio = result["audio"][name]
         parts.append(f"<h2>{html.escape(name)}</h2><p>{s['seconds']:.2f} s, {s['channels']} channel(s)</p>")
         parts.append(_html_table(s["scores"], result["methods"], metrics))
-        png = spectrogram_png(_song_panels(result, name), name)
+        png = spectrogram_png(_song_panels(result, name), name, result.get("input_rate", LOW_RATE) / 2)
         parts.append(f"<img alt='spectrograms {html.escape(name)}' src='{_data_uri('image/png', png)}'>")
         parts.append("<div class=players>")
         for p in players:
-            rate = LOW_RATE if p == "input" else HIGH_RATE
+            rate = result.get("input_rate", LOW_RATE) if p == "input" else HIGH_RATE
             clip = audio[p][:int(clip_seconds * rate)]
             parts.append(f"<figure><figcaption>{html.escape(p)}</figcaption><audio controls preload=metadata "
                          f"data-seconds='{clip.shape[0] / rate:.6f}' "

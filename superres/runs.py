@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .archs import ARCHITECTURES, check_fits
+from .audio import LOW_RATE
 from .errors import UserError
 from .manifest import FORMAT_VERSION, permission_denied, read_manifest, relative_path, resolve_path, resolved
 
@@ -99,6 +100,12 @@ def make_config(meta, dataset_dir, settings, run_dir):
     }
     check_fits(config, meta["counts"])
     return config
+
+
+def input_rate(config):
+    """The rate of the inputs a model was trained on, Hz: its dataset's scan rate (22050 unless the scan chose
+    another with ``--rate``)."""
+    return int(config["dataset"].get("low_rate") or LOW_RATE)
 
 
 def model_path(model_dir, config, key):

@@ -38,6 +38,10 @@ def _check_settings(arch, given, meta, dataset_dir):
         raise UserError(f"--{foreign[0].replace('_', '-')} is not a setting of --arch {arch} (its settings: "
                         f"{', '.join(ARCH_DEFAULTS[arch])})")
     for k, v in ARCH_DATASET[arch].items():
+        if k == "low_rate" and meta[k] != v:
+            raise UserError(f"{dataset_dir}: made from a {meta[k]} Hz scan; --arch {arch} restores the band above "
+                            f"{v / 2000:g} kHz from {v / 1000:g} kHz inputs (its band plan is fixed): train --arch "
+                            "bilstm on this scan (it follows any rate), or scan at the default 22050 Hz")
         if meta[k] != v:
             flag = {"input": "--upsample"}.get(k, f"--{k}")
             raise UserError(f"{dataset_dir}: built with {k} {meta[k]!r}; --arch {arch} needs a dataset built by "

@@ -242,8 +242,8 @@ def _superres_help(command):
 #: (script, superres commands, {option: what its help must show}): each option's own default, as the help's
 #: "(default: X)" or the text the help gives instead; None: only that the option is listed.
 HELP = [
-    ("10-scan.py", ["scan"], {"--input": "(default: data/original)", "--output": "(default: data/22k)",
-                              "--debug": None}),
+    ("10-scan.py", ["scan"], {"--input": "(default: data/original)", "--output": "(default: data/22k at 22050 Hz",
+                              "--rate": "(default: 22050)", "--debug": None}),
     ("20-make-dataset.py", ["dataset"], {
         "--input": "(default: data/22k)", "--output": "(default: data/dataset)", "--window": "(default: 50)",
         "--hop": "(default: the window length, no overlap)", "--train-fraction": "(default: 0.8)",
