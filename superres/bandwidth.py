@@ -1,8 +1,13 @@
 """The real bandwidth of a recording: the frequency above which its long-term spectrum falls off a wall.
 
 A resampler's or a codec's lowpass leaves a wall: the level drops by tens of dB within a few hundred Hz and
-stays down up to the file's Nyquist frequency. Music with little treble falls gradually (a few dB per
-octave, or per kHz) and keeps falling: that is a slope, not a wall, and the file is taken as full band.
+stays down, on the format's floor (or the filter's leakage), up to the file's Nyquist frequency. Music with
+little treble falls gradually (a few dB per octave, or per kHz) and keeps falling: that is a slope, not a
+wall, and the file is taken as full band. Some sounds fall steeply (a bird's call, a bell, a piano note, a
+tabla): 30-40 dB within a kHz, as steep as a slow lowpass, but past the drop their level goes on falling for
+kHz, or comes to rest on the recording's own noise, which a lowpass would have taken away with the rest (only
+the file's own resampler near Nyquist takes that noise down to the format's floor). So a drop counts as a wall
+only where what lies above it is a stopband: flat, on its floor (:func:`_is_stopband`).
 
 The long-term spectrum is the mean power spectrum of the file's louder frames: frames are sorted into
 loudness buckets as they stream past, and only those within :data:`LOUD_RANGE_DB` of the loudest bucket are
@@ -29,9 +34,34 @@ LOUD_RANGE_DB = 30.0
 BUCKET_DB = 6.0
 #: Frames quieter than this (dBFS, mean power per sample) hold nothing to measure.
 SILENCE_DBFS = -90.0
-#: Content up to this (Hz) leaves nothing audible missing: the file reads as full band (a 320 kbps MP3's
-#: lowpass, an original mastered at 44.1 kHz through a resampler).
-FULL_BAND_HZ = 19500.0
+#: Content up to this (Hz) leaves nothing audible missing: the file reads as full band. Measured on white noise
+#: and music through :func:`superres.decode.encode_audio`: LAME's MP3 keeps 16.6 kHz at 128 kbps, 17.3 at
+#: 160, 18.7 at 192, 19.4 at 224-256 and 20.1 at 320; FFmpeg's AAC 17.3 kHz at 128 kbps, 19.3 at 192. Full-band
+#: originals mastered at 44.1 kHz through a resampler or a codec show walls at 18.7-19.0 kHz. 18.5 kHz leaves
+#: the 128-160 kbps codecs' 17.3 kHz (and below) to restore, 1.2 kHz under it, and takes MP3 at 192 kbps and
+#: those masters as full band: the little above 18.5 kHz is inaudible to nearly every adult.
+FULL_BAND_HZ = 18500.0
+#: Levels below this (dB, per-sample power in a bin) count as this: 10 dB under 16 bits' floor (about -100 dB
+#: here). What lies lower in float and 24-bit files (a resampler's -170 dB stopband under the analysis window's
+#: leakage skirt, an MP3's noise scattered over -110 to -130 dB, the rounding noise of a float spectrum) would
+#: read as walls within the stopband, or as a stopband that keeps falling; here it is one flat floor.
+FLOOR_DB = -110.0
+#: No lowpass in use cuts below this (Hz): telephone audio keeps 3.4 kHz, a file at 8 kHz 3.6-3.8 kHz (only MP3
+#: at 8 kbps goes lower, to 2 kHz). A drop found below it is a sound's own: a synthesizer drone whose partials
+#: stop at 1.6 kHz, as steep as a lowpass and over a flat noise floor; a piano note, a tabla stroke, a glass hum.
+MIN_WALL_HZ = 2500.0
+#: Past its transition a lowpass's stopband falls no faster than this (dB per kHz, from its first kHz to its
+#: second) while much of the fall is left: the noise FFmpeg's AAC leaves there (24-96 kbps) falls 2-7 dB per kHz,
+#: a filter's floor not at all. A natural roll-off that has not ended falls 10-35 dB per kHz there.
+STOP_FALL_DB_PER_KHZ = 8.0
+#: ... "much of the fall": more than this share of the fall from the passband to the stopband's floor is left at
+#: the stopband's start (a Chebyshev II's slow transition leaves up to 0.24, natural roll-offs 0.46 and more).
+STILL_FALLING = 0.35
+#: A stopband whose median lies more than this share of the fall above its floor, and level with its start
+#: (within half that height), rests on the recording's own noise: a lowpass would have taken that away too, and
+#: only the file's resampler near Nyquist (its floor, at the top) did. Codecs' stopbands fall evenly instead:
+#: their median lies midway between start and floor.
+RESTING = 0.15
 
 
 @dataclass(frozen=True)
@@ -113,48 +143,79 @@ def find_cutoff(power, rate):
 
     A candidate edge ``f`` has a wall when the mean level over ``[f - BELOW_HZ, f)`` is at least
     :data:`WALL_DB` above the highest level of everything from ``f + TRANSITION_HZ`` to Nyquist (a spectrum
-    smoothed over 100 Hz, so that one tone does not decide). Of the edges with a wall the highest run is
-    taken, and the cutoff is the highest frequency there whose level is within :data:`EDGE_DB` of the
-    passband's (the median level just below the run).
+    smoothed over 100 Hz, so that one tone does not decide). Neighbouring edges with a wall make a run; a run
+    is a lowpass's wall only if what lies above it is a stopband (:func:`_is_stopband`), else it is the fall of
+    a natural roll-off. Of the runs that are walls the highest is taken, and the cutoff is the highest
+    frequency there whose level is within :data:`EDGE_DB` of the passband's (the median level just below the
+    run).
     """
     n_bins = power.shape[0]
     df = rate / 2 / (n_bins - 1)
-    smooth = _moving_mean(power, max(1, int(round(100.0 / df))))
-    db = 10 * np.log10(np.maximum(smooth, 1e-30))
+    power = np.maximum(power, 10 ** (FLOOR_DB / 10))
+    db = 10 * np.log10(_moving_mean(power, max(1, int(round(100.0 / df)))))
     below_n = max(1, int(round(BELOW_HZ / df)))
     guard = max(1, int(round(TRANSITION_HZ / df)))
-    csum = np.concatenate([[0.0], np.cumsum(power)])
     k = np.arange(below_n, n_bins - guard)
     if not k.size:
         return rate / 2, 0.0
-    below = 10 * np.log10(np.maximum((csum[k] - csum[k - below_n]) / below_n, 1e-30))
+    below = 10 * np.log10(np.convolve(power, np.ones(below_n) / below_n)[k - 1])  # mean over [k - below_n, k)
     above = np.maximum.accumulate(db[::-1])[::-1]  # the highest level from each bin up
     drop = below - above[k + guard]
     walls = np.flatnonzero(drop >= WALL_DB)
     if not walls.size:
         return rate / 2, 0.0
-    # The highest run of edges with a wall: it begins where the band below is still all passband and goes on
-    # while the band below still holds enough of it. The passband's level is the median (of the smoothed
+    # The runs of edges with a wall, highest first: each begins where the band below is still all passband and
+    # goes on while the band below still holds enough of it. The passband's level is the median (of the smoothed
     # spectrum) over the band below the run's start: tones above it and codec holes below it do not move it.
-    last = walls[-1]
-    first = last
-    while first > 0 and drop[first - 1] >= WALL_DB:
-        first -= 1
-    lo = max(0, k[first] - below_n)
-    level = np.median(db[lo:k[first]])
-    inside = np.flatnonzero(db[lo:k[last] + guard] >= level - EDGE_DB)
-    cutoff = (lo + inside[-1] + 1) * df if inside.size else k[first] * df
-    return float(min(cutoff, rate / 2)), float(drop[first:last + 1].max())
+    gaps = np.flatnonzero(np.diff(walls) > 1)
+    for first, last in zip(np.r_[walls[0], walls[gaps + 1]][::-1], np.r_[walls[gaps], walls[-1]][::-1]):
+        lo = max(0, k[first] - below_n)
+        level = np.median(db[lo:k[first]])
+        inside = np.flatnonzero(db[lo:k[last] + guard] >= level - EDGE_DB)
+        cutoff = min((lo + inside[-1] + 1) * df if inside.size else k[first] * df, rate / 2)
+        if cutoff >= MIN_WALL_HZ and _is_stopband(power, db, k[last] + guard, level, df):
+            return float(cutoff), float(drop[first:last + 1].max())
+    return rate / 2, 0.0
+
+
+def _is_stopband(power, db, start, level, df):
+    """Whether the spectrum from bin ``start`` up (past a candidate wall's transition) is a lowpass's stopband.
+
+    A lowpass leaves nothing of the signal above its transition: the level there is the format's floor
+    (rounding, dither), or the filter's leakage, or a codec's noise, flat or falling slowly and evenly up to
+    Nyquist. Past a steep natural roll-off the spectrum is one of two things instead (as on held-out samples: a
+    glass hum and a piano note, still falling; two bird calls, resting on the recording's noise):
+
+    - still falling: fast (over :data:`STOP_FALL_DB_PER_KHZ`) from the stopband's first kHz to its second, with
+      more than :data:`STILL_FALLING` of the fall from the passband's ``level`` to the stopband's floor left;
+    - resting on the recording's noise: level at the start and the median, :data:`RESTING` of the fall or more
+      above the floor, which lies only at the top, where the file's own resampler took that noise away.
+
+    The floor is the 5th percentile of the smoothed spectrum above ``start``. How deep the stopband lies is no
+    evidence: a clean recording's noise can lie 60 dB below a loud sound.
+    """
+    n = max(1, int(round(1000.0 / df)))
+    first = 10 * np.log10(np.mean(power[start:start + n]))
+    after = power[start + n:start + 2 * n]
+    second = 10 * np.log10(np.mean(after)) if after.size else first
+    rest = db[start:]
+    floor = np.percentile(rest, 5)
+    fall = max(level - floor, 1e-9)
+    left = (first - floor) / fall
+    median = (np.median(rest) - floor) / fall
+    still_falling = left > STILL_FALLING and first - second > STOP_FALL_DB_PER_KHZ
+    resting = median > RESTING and abs(left - median) < median / 2
+    return not (still_falling or resting)
 
 
 def _moving_mean(x, n):
+    """Mean over ``n`` bins centred on each (fewer at the ends), summed locally: a cumulative sum would leave
+    rounding errors of the whole spectrum's total (about -140 dB) in the stopband's bins."""
     if n <= 1:
         return x
-    c = np.concatenate([[0.0], np.cumsum(x)])
     half = n // 2
-    i = np.arange(x.shape[0])
-    a, b = np.maximum(0, i - half), np.minimum(x.shape[0], i + half + 1)
-    return (c[b] - c[a]) / (b - a)
+    ones = np.ones(2 * half + 1)
+    return np.convolve(x, ones, "same") / np.convolve(np.ones_like(x), ones, "same")
 
 
 def detect_bandwidth(blocks, rate, channels):
