@@ -1,7 +1,8 @@
-"""Adversarial fine-tune of the ``gen`` generator: least-squares GAN with feature matching.
+"""Adversarial fine-tune of the ``gen`` and ``cgen`` generators: least-squares GAN with feature matching.
 
-The generator keeps its spectral loss (:class:`superres.losses.TopBandLoss`) and adds, with the weights of
-its config, the least-squares adversarial term of the top-band discriminator
+The generator keeps its spectral loss (:class:`superres.losses.TopBandLoss`; ``cgen``'s
+:class:`~superres.losses.CutoffBandLoss`, whose targets carry each example's cutoff beside the audio) and
+adds, with the weights of its config, the least-squares adversarial term of the top-band discriminator
 (:func:`superres.models.discriminators.build_discriminator`) and the L1 distance of the discriminator's
 feature maps between the original and the output (feature matching, as in MelGAN and HiFi-GAN). The
 spectral loss is what makes the band's level and envelope right; the adversarial terms reward fine
@@ -25,6 +26,15 @@ from .errors import UserError
 
 #: File beside ``last.keras`` with the discriminator and the optimizers' states.
 ADVERSARIAL_STATE = "last-adversarial.npz"
+
+
+def _replicas():
+    """Replicas a step runs on under ``tf.distribute`` (1 outside it, and on other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def _per_resolution(outputs, per):
@@ -88,7 +98,7 @@ class AdversarialTrainer(keras.Model):
     def _generator_losses(self, x, y):
         """Generator's total loss and its parts; discriminator's loss on the same output."""
         fake = self.generator(x, training=True)
-        target = ops.squeeze(y, -1)
+        target = y[..., 0]
         real_out = self.discriminator(target, training=True)
         fake_out = self.discriminator(ops.squeeze(fake, -1), training=True)
         spectral = ops.mean(self.spectral_loss(y, fake))
@@ -98,7 +108,7 @@ class AdversarialTrainer(keras.Model):
 
     def _track(self, y, fake, spectral, adv, fm, d_loss):
         for k, v in (("loss", spectral), ("g_adv", adv), ("fm", fm), ("d_loss", d_loss),
-                     ("mae", ops.mean(ops.abs(y - fake)))):
+                     ("mae", ops.mean(ops.abs(y[..., :1] - fake)))):
             self.trackers[k].update_state(v)
         return {k: t.result() for k, t in self.trackers.items()}
 
@@ -111,7 +121,7 @@ class AdversarialTrainer(keras.Model):
         raise UserError(f"the adversarial fine-tune runs on the tensorflow or torch backend, not {backend}")
 
     def _d_loss(self, y, fake):
-        real_out = self.discriminator(ops.squeeze(y, -1), training=True)
+        real_out = self.discriminator(y[..., 0], training=True)
         fake_out = self.discriminator(ops.squeeze(ops.stop_gradient(fake), -1), training=True)
         return discriminator_loss(real_out, fake_out, self.per)
 
@@ -119,15 +129,20 @@ class AdversarialTrainer(keras.Model):
         import tensorflow as tf  # the training step only: the networks themselves are backend-agnostic
 
         x, y = data
+        # Under tf.distribute the optimizers sum the replicas' gradients: each replica's losses count 1 / R. A
+        # Keras loss (the spectral one) scales itself so; the adversarial terms are scaled here, and the tracked
+        # figures are the unscaled ones, as one process reports them.
+        replicas = _replicas()
         g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             fake, spectral, adv, fm = self._generator_losses(x, y)
-            total = spectral + self.adv_weight * adv + self.fm_weight * fm
+            total = spectral + (self.adv_weight * adv + self.fm_weight * fm) / replicas
         self.optimizer.apply(tape.gradient(total, g_vars), g_vars)
         with tf.GradientTape() as tape:
             d_loss = self._d_loss(y, fake)
-        self.d_optimizer.apply(tape.gradient(d_loss, d_vars), d_vars)
-        return self._track(y, fake, spectral, adv, fm, d_loss)
+            scaled = d_loss / replicas
+        self.d_optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
+        return self._track(y, fake, spectral * replicas, adv, fm, d_loss)
 
     def _train_step_torch(self, data):
         import torch
@@ -150,9 +165,9 @@ class AdversarialTrainer(keras.Model):
     def test_step(self, data):
         x, y = data
         fake = self.generator(x, training=False)
-        spectral = ops.mean(self.spectral_loss(y, fake))
+        spectral = ops.mean(self.spectral_loss(y, fake)) * _replicas()  # a Keras loss scales itself by 1 / R
         self.trackers["loss"].update_state(spectral)
-        self.trackers["mae"].update_state(ops.mean(ops.abs(y - fake)))
+        self.trackers["mae"].update_state(ops.mean(ops.abs(y[..., :1] - fake)))
         return {"loss": self.trackers["loss"].result(), "mae": self.trackers["mae"].result()}
 
     # ---------------------------------------------------------------------------------------- checkpoints
@@ -199,17 +214,27 @@ class AdversarialTrainer(keras.Model):
 
 
 def make_trainer(generator, config):
-    """An :class:`AdversarialTrainer` for a ``gen`` config with ``adv_weight`` > 0, compiled."""
+    """An :class:`AdversarialTrainer` for a ``gen`` or ``cgen`` config with ``adv_weight`` > 0, compiled.
+
+    ``cgen``'s discriminator sees the band from its lowest cutoff's merge zone up: below each example's own
+    cutoff the output is the input, which differs from the original only in the filter's roll-off.
+    """
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "torch"):  # refused before anything is written
         raise UserError(f"--adv-weight: the adversarial fine-tune runs on the tensorflow or torch backend, not "
                         f"{backend} (KERAS_BACKEND)")
-    from .losses import TopBandLoss
+    from .archs import architecture
+    from .losses import make_loss
     from .models import make_optimizer
-    from .models.discriminators import LAYERS_PER_RESOLUTION, build_discriminator
+    from .models.discriminators import DISC_LOW_HZ, LAYERS_PER_RESOLUTION, build_discriminator
 
-    disc = build_discriminator(config["disc_channels"], window=config["window"])
-    trainer = AdversarialTrainer(generator, disc, TopBandLoss(config["band_weight"]), config["adv_weight"],
+    low_hz = DISC_LOW_HZ
+    if architecture(config).any_cutoff:
+        from . import bandplan
+
+        low_hz = bandplan.ANY_LO * bandplan.BIN_HZ
+    disc = build_discriminator(config["disc_channels"], window=config["window"], low_hz=low_hz)
+    trainer = AdversarialTrainer(generator, disc, make_loss(config), config["adv_weight"],
                                  config["fm_weight"], LAYERS_PER_RESOLUTION, name="adversarial")
     trainer.compile(make_optimizer(config["lr"], config["decay"], "adam"),
                     make_optimizer(config["lr"], config["decay"], "adam"))

@@ -68,6 +68,9 @@ class Architecture:
         steps holds in a training step (forward and backward) and in an inference call; estimates.
     sizes : tuple of str
         The settings that size the network, for :func:`check_fits`'s suggestions.
+    any_cutoff : bool
+        The network is told the input's cutoff and restores from any cutoff (``cgen``): it reads a file at its
+        own rate (upsampled to 44.1 kHz), not at a fixed input rate.
     """
 
     name: str
@@ -87,6 +90,7 @@ class Architecture:
     params: Callable = None
     activations: Callable = None
     sizes: tuple = ()
+    any_cutoff: bool = False
 
     def builder(self):
         """The module that builds the network and its loss (imports Keras)."""
@@ -150,10 +154,10 @@ def _sbr_activations(c, window):
 _DISC_RESOLUTIONS = 3
 
 
-def _gen_params(c):
+def _gen_params(c, bins_in=bandplan.LOW_BINS, bins_out=bandplan.TOP_BINS):
     dim, e, k = c["dim"], c["expand"], c["kernel"]
     block = k * dim + dim + 2 * dim + dim * e * dim + e * dim + e * dim * dim + dim
-    n = bandplan.LOW_BINS * dim + dim + 2 * dim + c["blocks"] * block + 2 * dim + (dim + 1) * bandplan.TOP_BINS
+    n = bins_in * dim + dim + 2 * dim + c["blocks"] * block + 2 * dim + (dim + 1) * bins_out
     if c.get("adv_weight", 0) > 0:
         dc = c["disc_channels"]
         n += _DISC_RESOLUTIONS * (27 * dc + dc + 2 * (27 * dc * dc + dc) + 9 * dc * dc + dc + 9 * dc + 1)
@@ -211,6 +215,17 @@ ARCHITECTURES = {a.name: a for a in (
         predict_window=SBR_WINDOW, hop=lambda window: window - min(SBR_OVERLAP, window // 4),
         inference_batch=lambda config: 1, runtimes=("keras", "onnx"), optimizer="adam", remade_inputs=True,
         frame_stream=True, params=_gen_params, activations=_gen_activations,
+        sizes=("dim", "blocks", "expand", "kernel", "disc_channels")),
+    Architecture(
+        name="cgen", module="cgen",
+        defaults={"dim": 96, "blocks": 4, "expand": 3, "kernel": 7, "band_weight": 3.0, "lr": 5e-4,
+                  "decay": 0.0, "batch_size": 16, "adv_weight": 0.0, "fm_weight": 2.0, "disc_channels": 16},
+        # Any scan's dataset serves: only its 44.1 kHz targets are read, the inputs are remade for every batch.
+        dataset={"encoding": "pcm"}, window_multiple=256, window_free=True,
+        predict_window=SBR_WINDOW, hop=lambda window: window - min(SBR_OVERLAP, window // 4),
+        inference_batch=lambda config: 1, runtimes=("keras", "onnx"), optimizer="adam", remade_inputs=True,
+        frame_stream=True, any_cutoff=True,
+        params=lambda c: _gen_params(c, 2 * bandplan.ALL_BINS, bandplan.ANY_BINS), activations=_gen_activations,
         sizes=("dim", "blocks", "expand", "kernel", "disc_channels")),
 )}
 

@@ -66,3 +66,80 @@ def context_frames(config):
     """Frames either side that one output frame of the backbone depends on: ``blocks * (kernel - 1) / 2``."""
     return config["blocks"] * (config["kernel"] - 1) // 2
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# The band plan of any cutoff (the ``cgen`` architecture): the same STFT, merge zone and coherent copy-up, placed
+# at the cutoff the input's bandwidth detection found instead of at 11.025 kHz.
+
+#: Width of one STFT bin, Hz.
+BIN_HZ = 44100 / FFT
+#: Cutoffs a cutoff-conditioned generator restores from, Hz.
+MIN_CUTOFF_HZ, MAX_CUTOFF_HZ = 4000.0, 20000.0
+#: Bins below the cutoff that the generator re-weights (a lowpass's roll-off), as ``MERGE_LO`` below 11.025 kHz.
+MERGE_BINS = LOW_BINS - MERGE_LO
+#: Bins between the top of the copy's source and the cutoff (below any lowpass's roll-off), as ``SOURCE_HI``.
+SOURCE_GAP = LOW_BINS - SOURCE_HI
+#: Shifts of the copy are whole multiples of this many bins: ``FFT / HOP``, a whole number of phase turns per hop.
+SHIFT_STEP = FFT // HOP
+#: All bins: the features of a cutoff-conditioned backbone are every bin's, masked above the cutoff.
+ALL_BINS = FFT // 2 + 1
+
+
+def cutoff_bin(cutoff_hz):
+    """The first missing bin of a cutoff (Hz), clipped to the trained range: 256 at 11.025 kHz."""
+    c = float(np.clip(cutoff_hz, MIN_CUTOFF_HZ, MAX_CUTOFF_HZ))
+    return int(np.floor(c / BIN_HZ + 0.5))
+
+
+#: The lowest bin a cutoff-conditioned generator writes (at the lowest cutoff), and the number it may write.
+ANY_LO = cutoff_bin(MIN_CUTOFF_HZ) - MERGE_BINS
+ANY_BINS = ALL_BINS - ANY_LO
+
+
+def copy_shift(kc, xp=np):
+    """The shift of the copy-up below cutoff bin ``kc`` (int or array): the whole multiple of ``SHIFT_STEP``
+    nearest half the source's top, so that the octave below the cutoff is what is copied (120 bins, 5.2 kHz, at
+    11.025 kHz; SBR's choice)."""
+    hi = kc - SOURCE_GAP
+    return SHIFT_STEP * xp.maximum(1, xp.floor(hi / (2 * SHIFT_STEP) + 0.5))
+
+
+def any_plan(kc, xp=np):
+    """Where every writable bin ``ANY_LO .. FFT/2`` comes from, for cutoff bins ``kc`` (shape (...,)).
+
+    Returns
+    -------
+    source : int array (..., ANY_BINS)
+        The input bin each one is made from: below the cutoff the bin itself (re-weighted), above it bin
+        ``k - S ceil((k - hi) / S)`` with ``hi = kc - SOURCE_GAP`` and ``S`` = :func:`copy_shift`: the highest
+        copy of the band below ``hi`` that lands on it, phase-coherent from frame to frame.
+    written : float array (..., ANY_BINS)
+        1 where the generator writes (``kc - MERGE_BINS`` and up), 0 below, where the input stays as it is.
+    offset : float array (..., ANY_BINS)
+        Added to the backbone's log gains: 0 on the input's own bins, ``INITIAL_LOG_GAIN`` on copied ones.
+    """
+    kc = xp.asarray(kc)[..., None] if xp is np else xp.expand_dims(kc, -1)
+    k = xp.arange(ANY_LO, ALL_BINS) if xp is np else xp.arange(ANY_LO, ALL_BINS, dtype="float32")
+    kc = kc.astype(np.float64) if xp is np else xp.cast(kc, "float32")
+    k = k.astype(np.float64) if xp is np else k
+    hi, shift = kc - SOURCE_GAP, copy_shift(kc, xp)
+    above = k >= kc
+    source = xp.where(above, k - shift * xp.ceil((k - hi) / shift), k)
+    written = xp.where(k >= kc - MERGE_BINS, 1.0, 0.0)
+    offset = xp.where(above, INITIAL_LOG_GAIN, 0.0)
+    if xp is np:
+        return source.astype(np.int64), written.astype(np.float32), offset.astype(np.float32)
+    return xp.cast(source, "int32"), written, offset
+
+
+def any_features(power, kc, xp=np):
+    """The cutoff-conditioned backbone's input: (..., frames, 2 ALL_BINS) from every bin's power (..., frames,
+    ALL_BINS) and cutoff bins ``kc`` (...,): :func:`features` below the cutoff and silence's above it, then a
+    mask that is 1 on the missing bins (the network is told where the band ends)."""
+    k = np.arange(ALL_BINS) if xp is np else xp.arange(ALL_BINS, dtype="float32")
+    kc = xp.asarray(kc)[..., None, None] if xp is np else xp.expand_dims(xp.expand_dims(xp.cast(kc, "float32"), -1),
+                                                                          -1)
+    missing = (k >= kc).astype(np.float32) if xp is np else xp.cast(k >= kc, "float32")
+    feats = features(power * (1.0 - missing), xp)
+    missing = missing * xp.ones_like(feats[..., :1]) if xp is np else xp.broadcast_to(missing, xp.shape(feats))
+    return xp.concatenate([feats, missing], axis=-1)

@@ -145,9 +145,11 @@ def add_train_options(t):
                         "train every epoch)")
     t.add_argument("--arch", choices=ARCHS, default=None,
                    help="network architecture: bilstm (the blog's; the default), sbr (spectral band "
-                        "replication over sinc interpolation) or gen (a ConvNeXt generator of the top octave "
-                        "over sinc interpolation); sbr and gen need a dataset built with --upsample sinc "
-                        "--encoding pcm --window 8192 (or another multiple of 256)")
+                        "replication over sinc interpolation), gen (a ConvNeXt generator of the top octave "
+                        "over sinc interpolation) or cgen (gen told the input's cutoff: it restores from any "
+                        "cutoff from 4 to 20 kHz, its inputs remade for every batch); sbr, gen and cgen need a "
+                        "dataset built with --upsample sinc --encoding pcm --window 8192 (or another multiple of "
+                        "256)")
     t.add_argument("--units", type=positive_int, default=None, help="bilstm: LSTM units per direction [300]")
     t.add_argument("--dense", type=positive_int, default=None,
                    help="bilstm: width of the two wide dense layers [500]")
@@ -157,27 +159,27 @@ def add_train_options(t):
                    help="sbr: width of its dense and conv layers [64]")
     t.add_argument("--bands", type=_sbr_bands(), default=None, help="sbr: envelope bands over 11-22 kHz [32]")
     t.add_argument("--kernel", type=positive_int, default=None,
-                   help="sbr, gen: conv width in STFT frames [sbr 5, gen 7]")
+                   help="sbr, gen, cgen: conv width in STFT frames [sbr 5, gen 7]")
     t.add_argument("--wave-weight", type=nonnegative_float, default=None,
                    help="sbr: weight of the waveform L1 term beside the multi-resolution STFT loss [100]")
-    t.add_argument("--dim", type=positive_int, default=None, help="gen: width of the ConvNeXt backbone [96]")
-    t.add_argument("--blocks", type=positive_int, default=None, help="gen: ConvNeXt blocks [4]")
+    t.add_argument("--dim", type=positive_int, default=None, help="gen, cgen: width of the ConvNeXt backbone [96]")
+    t.add_argument("--blocks", type=positive_int, default=None, help="gen, cgen: ConvNeXt blocks [4]")
     t.add_argument("--expand", type=positive_int, default=None,
-                   help="gen: expansion of each block's pointwise layers [3]")
+                   help="gen, cgen: expansion of each block's pointwise layers [3]")
     t.add_argument("--band-weight", type=nonnegative_float, default=None,
-                   help="gen: weight of the band-energy terms beside the log-spectral ones [1]")
+                   help="gen, cgen: weight of the band-energy terms beside the log-spectral ones [gen 1, cgen 3]")
     t.add_argument("--adv-weight", type=nonnegative_float, default=None,
-                   help="gen: weight of the adversarial term (top-band discriminator, least squares); 0 trains with "
-                        "the spectral loss alone [0]")
+                   help="gen, cgen: weight of the adversarial term (top-band discriminator, least squares); 0 "
+                        "trains with the spectral loss alone [0]")
     t.add_argument("--fm-weight", type=nonnegative_float, default=None,
-                   help="gen: weight of the discriminator feature-matching term when --adv-weight > 0 [2]")
+                   help="gen, cgen: weight of the discriminator feature-matching term when --adv-weight > 0 [2]")
     t.add_argument("--disc-channels", type=positive_int, default=None,
-                   help="gen: width of the discriminator's convolutions [16]")
+                   help="gen, cgen: width of the discriminator's convolutions [16]")
     t.add_argument("--init-from", default=None, metavar="DIR",
                    help="start a new run from this model folder's best weights (same --arch and sizes), e.g. the "
                         "adversarial fine-tune of a gen model")
     t.add_argument("--lr", type=positive_float, default=None,
-                   help="learning rate (RMSprop; Adam for gen) [bilstm 1e-4, sbr 1e-3, gen 5e-4]")
+                   help="learning rate (RMSprop; Adam for gen and cgen) [bilstm 1e-4, sbr 1e-3, gen 5e-4]")
     t.add_argument("--decay", type=nonnegative_float, default=None,
                    help="learning-rate time decay per batch, lr/(1+decay*step) [bilstm 0.03, sbr and gen 0]")
     t.add_argument("--batch-size", type=positive_int, default=None,

@@ -248,7 +248,8 @@ def _epochs_done_everywhere(strategy, epochs_done):
         return gather().numpy().tolist()
 
 
-def fit(model, train, test, batch_size, test_batch_size, seed, epochs, initial_epoch, callbacks, verbose):
+def fit(model, train, test, batch_size, test_batch_size, seed, epochs, initial_epoch, callbacks, verbose,
+        remade=None):
     """Train with ``tf.data`` inputs, over every replica of the strategy if there is one.
 
     Without a strategy or with ``MirroredStrategy`` this is ``model.fit``. Under ``MultiWorkerMirroredStrategy``
@@ -273,6 +274,8 @@ def fit(model, train, test, batch_size, test_batch_size, seed, epochs, initial_e
         Train epochs ``initial_epoch .. epochs - 1`` (0-based), as ``Model.fit``.
     callbacks : list of keras.callbacks.Callback
     verbose : int
+    remade : {None, "resampler", "cutoff"}
+        Inputs remade from the targets for every batch (``gen``, ``cgen``; :func:`superres.loader.make_tf_dataset`).
     """
     from .loader import make_tf_dataset, steps_per_epoch
 
@@ -285,11 +288,11 @@ def fit(model, train, test, batch_size, test_batch_size, seed, epochs, initial_e
     # epochs instead of starting it over, and reads exactly one epoch or one validation pass at a time.
     def train_data(num_workers=1, worker_index=0):
         return make_tf_dataset(*train, batch_size, shuffle=True, seed=seed, first_epoch=initial_epoch, repeat=True,
-                               num_replicas=n, num_workers=num_workers, worker_index=worker_index)
+                               num_replicas=n, num_workers=num_workers, worker_index=worker_index, remade=remade)
 
     def test_data(num_workers=1, worker_index=0):
-        return make_tf_dataset(*test, test_batch_size, repeat=True, num_replicas=n, num_workers=num_workers,
-                               worker_index=worker_index)
+        return make_tf_dataset(*test, test_batch_size, seed=seed, repeat=True, num_replicas=n,
+                               num_workers=num_workers, worker_index=worker_index, remade=remade)
 
     steps = steps_per_epoch(len(train[0]), batch_size, n)
     val_steps = steps_per_epoch(len(test[0]), test_batch_size, n)

@@ -1,4 +1,4 @@
-"""Prediction with the ``gen`` architecture in numpy, streamed frame by frame, in bounded memory.
+"""Prediction with the ``gen`` and ``cgen`` architectures in numpy, streamed frame by frame, in bounded memory.
 
 The generator (:mod:`superres.models.gen`) is a fixed analysis (STFT), a backbone over STFT frames and a fixed
 synthesis (gains, crossfade, inverse STFT). Here the analysis and synthesis are numpy/scipy and the
@@ -12,7 +12,8 @@ with any window) up to float rounding, however the stream is cut. The inverse ST
 the same constant window normalisation as Keras's ``istft`` (which leaves the last half frame of a file
 slightly faded, as the Keras network does).
 
-Signals are (samples, channels) float64 at 44.1 kHz, full scale 1.0.
+Signals are (samples, channels) float64 at 44.1 kHz, full scale 1.0. What the band plan is -- ``gen``'s, fixed
+at 11.025 kHz, or ``cgen``'s at the input's cutoff -- is a :class:`FixedPlan` or a :class:`CutoffPlan`.
 """
 
 import os
@@ -23,7 +24,7 @@ import scipy.fft
 import soxr
 
 from . import bandplan as bp
-from .audio import FACTOR, HIGH_RATE, LOW_RATE, to_float
+from .audio import HIGH_RATE, LOW_RATE, high_frames, to_float
 from .errors import check_interrupted
 
 _HALF = bp.FFT // 2
@@ -75,42 +76,106 @@ def top_band_delta(spec, log_gain):
     return delta
 
 
-def synthesis(delta):
-    """Top-band spectra (..., TOP_BINS) -> windowed, normalised time frames (..., FFT) float32 to overlap-add."""
+def synthesis(delta, lo=bp.MERGE_LO):
+    """Spectra of the written bins ``lo..FFT/2`` (..., bins) -> windowed, normalised time frames (..., FFT) float32
+    to overlap-add."""
     full = np.zeros(delta.shape[:-1] + (bp.FFT // 2 + 1,), dtype=np.complex64)
-    full[..., bp.MERGE_LO:] = delta
+    full[..., lo:] = delta
     out = scipy.fft.irfft(full, n=bp.FFT, axis=-1)
     out *= _SYNTHESIS
     return out
 
 
-def channel_frames(core, seg, keep):
+class FixedPlan:
+    """``gen``'s band plan: features of the bins below 11.025 kHz, the top band written from 10.5 kHz up."""
+
+    lo = bp.MERGE_LO
+
+    def features(self, spec):
+        return low_band_features(spec)
+
+    def delta(self, spec, log_gain):
+        return top_band_delta(spec, log_gain)
+
+
+class CutoffPlan:
+    """``cgen``'s band plan at a cutoff (:func:`superres.bandplan.any_plan`): features of every bin, silenced
+    above the cutoff, with the mask of missing bins; the band written from the cutoff's merge zone up.
+
+    Parameters
+    ----------
+    cutoff : float
+        Hz, clipped to :data:`~superres.bandplan.MIN_CUTOFF_HZ` .. :data:`~superres.bandplan.MAX_CUTOFF_HZ`.
+    """
+
+    def __init__(self, cutoff):
+        self.kc = bp.cutoff_bin(cutoff)
+        source, written, offset = bp.any_plan(self.kc)
+        first = int(np.argmax(written > 0))
+        self.lo = bp.ANY_LO + first  # the first written bin
+        self.source, self.offset, self.first = source[first:], offset[first:], first
+        missing = np.arange(bp.ALL_BINS) >= self.kc
+        self.mask = missing.astype(np.float32)
+        self.silence = np.float32(bp.FEATURE_SCALE * np.log10(bp.POWER_FLOOR) + bp.FEATURE_OFFSET)
+
+    def features(self, spec):
+        out = np.empty((spec.shape[0], 2 * bp.ALL_BINS), np.float32)
+        power = out[:, :bp.ALL_BINS]
+        np.square(spec.real, out=power)
+        power += np.square(spec.imag)
+        power += np.float32(bp.POWER_FLOOR)
+        np.log(power, out=power)
+        power *= _LN_SCALE
+        power += np.float32(bp.FEATURE_OFFSET)
+        power[:, self.kc:] = self.silence
+        out[:, bp.ALL_BINS:] = self.mask
+        return out
+
+    def delta(self, spec, log_gain):
+        gain = np.asarray(log_gain, dtype=np.float32)[..., self.first:] + self.offset
+        np.clip(gain, bp.MIN_LOG_GAIN, bp.MAX_LOG_GAIN, out=gain)
+        np.exp(gain, out=gain)
+        delta = np.take(spec, self.source, axis=-1)
+        delta *= gain
+        delta -= spec[..., self.lo:]
+        return delta
+
+
+_FIXED = FixedPlan()
+
+
+def channel_frames(core, seg, keep, plan=_FIXED):
     """One channel's generated frames: its padded sinc samples (n,) float32 -> (K, FFT) float32.
 
     ``keep`` selects the frames to return (the others are the backbone's context).
     """
     frames = np.lib.stride_tricks.sliding_window_view(seg, bp.FFT)[::bp.HOP]  # (F, FFT), a view
     spec = analysis(frames)
-    gain = np.asarray(core(low_band_features(spec)[None]))[0]
-    return synthesis(top_band_delta(spec[keep], gain[keep]))
+    gain = np.asarray(core(plan.features(spec)[None]))[0]
+    return synthesis(plan.delta(spec[keep], gain[keep]), plan.lo)
 
 
 class GenStream:
-    """Runs the ``gen`` network over a stream of int16 22.05 kHz blocks; see the module docstring.
+    """Runs a ``gen`` or ``cgen`` network over a stream of blocks at ``rate``; see the module docstring.
 
     Parameters
     ----------
     core : callable
-        ``core(features) -> log_gain``: float32 (1, frames, LOW_BINS) -> (1, frames, TOP_BINS); called from
-        one thread per channel at once (an ONNX Runtime session and a Keras model allow it).
+        ``core(features) -> log_gain``: float32 (1, frames, features) -> (1, frames, written bins) (``gen``:
+        LOW_BINS -> TOP_BINS); called from one thread per channel at once (an ONNX Runtime session and a Keras
+        model allow it).
     context : int
         Frames either side an output frame depends on (:func:`superres.bandplan.context_frames`).
     channels : int
     step_frames : int
         Most frames per backbone call (bounds memory: about 8 kB per frame and channel).
+    rate : int
+        The rate of the blocks pushed, Hz: they are sinc-interpolated (soxr VHQ) to 44.1 kHz.
+    plan : FixedPlan or CutoffPlan
+        The band plan (default ``gen``'s).
     """
 
-    def __init__(self, core, context, channels, step_frames=8192, threads=None):
+    def __init__(self, core, context, channels, step_frames=8192, threads=None, rate=LOW_RATE, plan=_FIXED):
         self.core, self.context, self.channels = core, int(context), channels
         self.step_frames = max(1, int(step_frames))
         # Work runs in threads, a channel or a part of one each: FFTs, numpy's arithmetic and ONNX Runtime
@@ -118,7 +183,10 @@ class GenStream:
         # with ONNX Runtime's own threads).
         self.threads = max(1, threads or os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
-        self.resampler = soxr.ResampleStream(LOW_RATE, HIGH_RATE, channels, dtype="float64", quality="VHQ")
+        self.rate, self.plan = int(rate), plan
+        self.resampler = None if self.rate == HIGH_RATE else soxr.ResampleStream(self.rate, HIGH_RATE, channels,
+                                                                                  dtype="float64", quality="VHQ")
+        self.low_pushed = 0
         self.sig = np.zeros((0, channels))  # sinc signal from global sample ``sig0``
         self.sig0 = 0
         # The generated top band, channel-major float32, from global sample ``acc0``: the first frame starts
@@ -127,23 +195,26 @@ class GenStream:
         self.acc0 = -_HALF
         self.out_pos = 0  # first output sample not yet returned
         self.t_done = 0  # frames whose top band is in ``acc``
-        self.pushed = 0  # output samples the stream will have (twice the frames pushed)
+        self.pushed = 0  # output samples the stream will have (high_frames of the frames pushed)
 
     @property
     def available(self):
         return self.sig0 + self.sig.shape[0]
 
     def push(self, low):
-        """Add int16 frames (n, channels); return the float64 output that is final, (m, channels)."""
-        self.pushed += low.shape[0] * FACTOR
-        self._append(self.resampler.resample_chunk(to_float(low)))
+        """Add int16 or float frames (n, channels); return the float64 output that is final, (m, channels)."""
+        self.low_pushed += low.shape[0]
+        self.pushed = high_frames(self.low_pushed, self.rate)
+        x = to_float(low) if low.dtype == np.int16 else np.asarray(low, np.float64)
+        self._append(x if self.resampler is None else self.resampler.resample_chunk(x))
         # Frames whose window lies inside what has arrived, less the context they must not be output before.
         self._run(max(-1, (self.available - _HALF) // bp.HOP) - self.context, end=None)
         return self._emit(max(0, self.t_done * bp.HOP - _HALF))
 
     def finish(self):
         """Flush the resampler, compute the last frames and return the rest of the output (as :meth:`push`)."""
-        self._append(self.resampler.resample_chunk(np.zeros((0, self.channels)), last=True))
+        if self.resampler is not None:
+            self._append(self.resampler.resample_chunk(np.zeros((0, self.channels)), last=True))
         n = self.pushed
         if self.available > n:  # the resampler may give a sample too many
             self.sig = self.sig[:n - self.sig0]
@@ -188,7 +259,7 @@ class GenStream:
                 c, u0, u1 = job
                 lo, hi = max(a, u0 - self.context), min(b, u1 + self.context)
                 return channel_frames(self.core, seg[c, (lo - a) * bp.HOP:(hi - a) * bp.HOP + bp.FFT],
-                                      slice(u0 - lo, u1 - lo + 1))
+                                      slice(u0 - lo, u1 - lo + 1), self.plan)
 
             done = list(self.pool.map(run, jobs)) if self.pool and len(jobs) > 1 else [run(j) for j in jobs]
             per = len(jobs) // self.channels

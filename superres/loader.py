@@ -79,12 +79,21 @@ class WindowBatches(keras.utils.PyDataset):
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
-        """Choose the window order of epoch ``epoch`` (0-based); Keras moves on by one after each epoch."""
+        """Choose the window order of epoch ``epoch`` (0-based), the next epoch Keras begins; each one after it
+        moves on by one."""
+        self._use(epoch)
+        self.upcoming = epoch
+
+    def _use(self, epoch):
         self.epoch = epoch
         self.order = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
 
-    def on_epoch_end(self):
-        self.set_epoch(self.epoch + 1)
+    def on_epoch_begin(self):
+        # At the start of each epoch, not at the end of the one before: Keras's fit also calls on_epoch_end once
+        # before the first epoch (EpochIterator.reset), which would start every run one epoch ahead -- ahead of
+        # the tf.data stream of several workers (superres.loader.make_tf_dataset), which numbers its epochs.
+        self._use(self.upcoming)
+        self.upcoming += 1
 
     def __len__(self):
         return math.ceil(len(self.x) / self.batch_size)
@@ -133,18 +142,36 @@ class _ReplicaRows:
                 self._orders[epoch] = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
             return self._orders[epoch]
 
-    def __call__(self, k):
+    def rows(self, k):
+        """The epoch and the window indices of part ``k``."""
         epoch, rest = divmod(int(k), self.steps * self.num_replicas)
         step, replica = divmod(rest, self.num_replicas)
         lo = step * self.batch_size
         q, r = divmod(min(self.batch_size, len(self.x) - lo), self.num_replicas)
         lo += replica * q + min(replica, r)
         hi = lo + q + (replica < r)
-        return read_rows(self.x, self.y, self.order(epoch)[lo:hi])
+        return epoch, self.order(epoch)[lo:hi]
+
+    def __call__(self, k):
+        return read_rows(self.x, self.y, self.rows(k)[1])
+
+
+class _RemadeReplicaRows(_ReplicaRows):
+    """:class:`_ReplicaRows` whose inputs are remade from the targets (:func:`remade_rows`): flat outputs for
+    ``tf.numpy_function`` (x, [cutoff,] y)."""
+
+    def __init__(self, y, batch_size, num_replicas, shuffle, seed, fixed, any_cutoff):
+        super().__init__(y, y, batch_size, num_replicas, shuffle, seed)
+        self.fixed, self.any_cutoff = fixed, any_cutoff
+
+    def __call__(self, k):
+        epoch, idx = self.rows(k)
+        x, y = remade_rows(self.y, idx, self.seed, 0 if self.fixed else epoch + 1, self.any_cutoff)
+        return (*x, y) if self.any_cutoff else (x, y)
 
 
 def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repeat=False, num_replicas=1,
-                    num_workers=1, worker_index=0):
+                    num_workers=1, worker_index=0, remade=None):
     """A ``tf.data`` pipeline of the same batches as :class:`WindowBatches`, read from the memmaps as needed.
 
     An index dataset numbers the (epoch, step, replica) parts of the global batches; it is sharded by worker
@@ -170,6 +197,10 @@ def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repe
         Replicas in sync over all workers (``strategy.num_replicas_in_sync``); must divide ``batch_size``.
     num_workers, worker_index : int
         This process's place among the workers (``tf.distribute.InputContext``).
+    remade : {None, "resampler", "cutoff"}
+        Remake the inputs from the targets as :class:`RemadeBatches` does (``gen``: a random resampler;
+        ``cgen``: a random cutoff, the elements then ``((x, cutoff), y)``); ``x`` is not read. Validation
+        streams (``shuffle`` False) remake the same inputs every epoch.
 
     Returns
     -------
@@ -182,7 +213,10 @@ def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repe
     if batch_size % num_replicas or num_replicas % num_workers or not 0 <= worker_index < num_workers:
         raise ValueError(f"batch {batch_size}, {num_replicas} replicas, worker {worker_index} of {num_workers}: "
                          "the batch must split evenly over the replicas, and the replicas over the workers")
-    rows = _ReplicaRows(x, y, int(batch_size), num_replicas, shuffle, seed)
+    if remade:
+        rows = _RemadeReplicaRows(y, int(batch_size), num_replicas, shuffle, seed, not shuffle, remade == "cutoff")
+    else:
+        rows = _ReplicaRows(x, y, int(batch_size), num_replicas, shuffle, seed)
     if rows.steps == 0:
         raise ValueError(f"{len(x)} windows are too few for {num_replicas} replicas")
     start = first_epoch * rows.steps * num_replicas
@@ -192,8 +226,15 @@ def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repe
     index = index.shard(num_workers, worker_index)
 
     def read(k):
-        xb, yb = tf.numpy_function(rows, [k], (tf.as_dtype(x.dtype), tf.float32), stateful=False)
-        xb.set_shape((None, *x.shape[1:]))
+        if remade == "cutoff":
+            xb, cb, yb = tf.numpy_function(rows, [k], (tf.float32, tf.float32, tf.float32), stateful=False)
+            xb.set_shape((None, y.shape[1]))
+            cb.set_shape((None, 1))
+            yb.set_shape((None, y.shape[1], 2))
+            return (xb, cb), yb
+        xb, yb = tf.numpy_function(rows, [k], (tf.float32 if remade else tf.as_dtype(x.dtype), tf.float32),
+                                   stateful=False)
+        xb.set_shape((None, *(y.shape[1:] if remade else x.shape[1:])))
         yb.set_shape((None, y.shape[1], 1))
         return xb, yb
 
@@ -221,18 +262,44 @@ class RemadeBatches(WindowBatches):
     fixed : bool
         The same inputs every epoch (validation): window ``i``'s resampler depends on ``seed`` and ``i`` only.
 
-    Items: ``x`` float32 (batch, window), the remade input; ``y`` float32 (batch, window, 1) in [-1, 1).
+    any_cutoff : bool
+        Cut every window's band at a random cutoff instead (:func:`superres.degrade.remade_any`, ``cgen``).
+
+    Items: ``x`` float32 (batch, window), the remade input; ``y`` float32 (batch, window, 1) in [-1, 1). With
+    ``any_cutoff``: ``x`` is (input, cutoff (batch, 1) Hz) and ``y`` (batch, window, 2), the cutoff beside each
+    sample.
     """
 
-    def __init__(self, y, batch_size=16, shuffle=False, seed=0, fixed=False, **kwargs):
-        self.fixed = fixed
+    def __init__(self, y, batch_size=16, shuffle=False, seed=0, fixed=False, any_cutoff=False, **kwargs):
+        self.fixed, self.any_cutoff = fixed, any_cutoff
         super().__init__(y, y, batch_size, shuffle, seed, **kwargs)
 
     def __getitem__(self, i):
-        from .degrade import remade_input
+        return remade_rows(self.y, self.order[i * self.batch_size:(i + 1) * self.batch_size], self.seed,
+                           0 if self.fixed else self.epoch + 1, self.any_cutoff)
 
-        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
-        y = np.asarray(self.y[idx], dtype=np.float32) / 32768.0
-        x = np.stack([remade_input(row, np.random.default_rng([self.seed, 0 if self.fixed else self.epoch + 1, int(j)]))
-                      for row, j in zip(y.astype(np.float64), idx)])
-        return x, y[..., None]
+
+def remade_rows(y, idx, seed, draw, any_cutoff=False):
+    """One batch of remade inputs and their targets, as :class:`RemadeBatches` gives it.
+
+    Window ``j``'s input is drawn with the generator seeded by ``(seed, draw, j)``: ``draw`` is the epoch + 1
+    for training and 0 for validation (the same inputs every epoch), so one process and several workers remake
+    exactly the same batches.
+
+    Returns
+    -------
+    ``(x, y)`` or, with ``any_cutoff``, ``((x, cutoff), y)``: x float32 (n, window), cutoff float32 (n, 1) Hz,
+    y float32 (n, window, 1), or (n, window, 2) with the cutoff beside each sample.
+    """
+    from .degrade import remade_any, remade_input
+
+    idx = np.sort(idx)
+    yb = np.asarray(y[idx], dtype=np.float32) / 32768.0
+    rngs = [np.random.default_rng([seed, draw, int(j)]) for j in idx]
+    if not any_cutoff:
+        return np.stack([remade_input(row, r) for row, r in zip(yb.astype(np.float64), rngs)]), yb[..., None]
+    made = [remade_any(row, r) for row, r in zip(yb.astype(np.float64), rngs)]
+    x = np.stack([m[0] for m in made])
+    cutoff = np.array([[m[1]] for m in made], np.float32)
+    # The cutoff rides with the targets too: the loss scores the band above each example's own.
+    return (x, cutoff), np.stack([yb, np.broadcast_to(cutoff, yb.shape)], -1)

@@ -7,6 +7,7 @@
   which holds the SNR near the sinc baseline's.
 - ``gen``: :class:`TopBandLoss`, log-spectral distances on the top octave only, plus band-energy terms; no
   waveform term, whose minimum for a band whose phase cannot be predicted is an empty band.
+- ``cgen``: :class:`CutoffBandLoss`, the same above each example's own cutoff, which the targets carry.
 """
 
 import numpy as np
@@ -120,6 +121,68 @@ class TopBandLoss(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "band_weight": self.band_weight,
                 "resolutions": [list(r) for r in self.resolutions]}
+
+
+@keras.saving.register_keras_serializable(package="superres")
+class CutoffBandLoss(keras.losses.Loss):
+    """:class:`TopBandLoss` above each example's cutoff: the band a ``cgen`` generator writes.
+
+    ``y_true`` (batch, samples, 2): the original, and the cutoff in Hz that its input was made with (constant
+    over the example; :class:`superres.loader.RemadeBatches` puts it there, since a Keras loss sees only the
+    targets and the output). ``y_pred`` (batch, samples, 1). The scored bins start
+    :data:`superres.bandplan.MERGE_BINS` bins below the cutoff, where the generator begins to write; the
+    :data:`ENERGY_BANDS` band energies split that band into equal parts, per example.
+    """
+
+    def __init__(self, band_weight=1.0, resolutions=TOP_BAND_RESOLUTIONS, name="cutoff_band", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.band_weight = float(band_weight)
+        self.resolutions = tuple(tuple(r) for r in resolutions)
+
+    def call(self, y_true, y_pred):
+        from . import bandplan as bp
+
+        y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+        cutoff = ops.clip(y_true[:, 0, 1], bp.MIN_CUTOFF_HZ, bp.MAX_CUTOFF_HZ)
+        lo_hz = (ops.floor(cutoff / bp.BIN_HZ + 0.5) - bp.MERGE_BINS) * bp.BIN_HZ  # (batch,)
+        y_true, y_pred = y_true[..., 0], ops.squeeze(y_pred, -1)
+        total = 0.0
+        for i, (n_fft, hop) in enumerate(self.resolutions):
+            freqs = ops.convert_to_tensor(np.arange(n_fft // 2 + 1) * 44100.0 / n_fft, "float32")
+            rel = freqs[None, :] - lo_hz[:, None]  # (batch, bins): Hz above the band's start
+            mask = ops.cast(rel >= 0, "float32")
+            pt, pp = (ops.sum(ops.stack(stft(y, n_fft, hop), 0) ** 2, axis=0) for y in (y_true, y_pred))
+            d = (ops.log10(pt + 1e-8) - ops.log10(pp + 1e-8)) * mask[:, None, :]
+            count = ops.sum(mask, axis=-1)[:, None]  # (batch, 1)
+            total = total + ops.mean(ops.sqrt(ops.sum(d ** 2, axis=-1) / count + 1e-8), axis=-1) \
+                + ops.mean(ops.sum(ops.abs(d), axis=-1) / count, axis=-1)
+            if i == 0 and self.band_weight:
+                width = (22050.0 - lo_hz)[:, None]
+                band = ops.clip(ops.floor(rel / width * ENERGY_BANDS), 0, ENERGY_BANDS - 1)
+                m = ops.one_hot(ops.cast(band, "int32"), ENERGY_BANDS) * mask[..., None]  # (batch, bins, bands)
+                et, ep = ops.matmul(pt, m), ops.matmul(pp, m)
+                per_frame = ops.mean(ops.abs(ops.log10(et + 1e-7) - ops.log10(ep + 1e-7)), axis=(1, 2))
+                overall = ops.mean(ops.abs(ops.log10(ops.mean(et, 1) + 1e-8) - ops.log10(ops.mean(ep, 1) + 1e-8)),
+                                   axis=-1)
+                total = total + self.band_weight * (per_frame + overall)
+        return total / len(self.resolutions)
+
+    def get_config(self):
+        return {**super().get_config(), "band_weight": self.band_weight,
+                "resolutions": [list(r) for r in self.resolutions]}
+
+
+@keras.saving.register_keras_serializable(package="superres")
+def audio_mae(y_true, y_pred):
+    """Mean absolute error of the samples when the targets carry more channels than the audio (``cgen``'s)."""
+    return ops.mean(ops.abs(ops.cast(y_true[..., :1], "float32") - ops.cast(y_pred, "float32")))
+
+
+def make_metric(config):
+    """The validation MAE every run reports (``val_mae``), of the audio channel of the targets."""
+    if architecture(config).any_cutoff:
+        return keras.metrics.MeanMetricWrapper(audio_mae, name="mae")
+    return "mae"
 
 
 def make_loss(config):

@@ -24,6 +24,7 @@ from .audio import (HIGH_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, 
                     high_frames, hold_blocks, list_audio_files, open_atomic_writer, quantize, read_blocks,
                     resample_blocks, to_float, to_int16)
 from .archs import architecture, check_inference_fits
+from .bandplan import MIN_CUTOFF_HZ
 from .errors import UserError, check_interrupted, to_stderr
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path, resolved,
                        write_json_atomic)
@@ -279,9 +280,11 @@ class Predictor:
         self.config = config
         self.runtime = runtime
         arch = architecture(config)
-        self.input_kind = config["dataset"]["input"]
-        #: The rate of the input it takes, Hz (see :meth:`blocks`).
-        self.rate = input_rate(config)
+        self.input_kind = config["dataset"].get("input")
+        #: The network restores from any cutoff it is told (``cgen``), reading a file at its own rate.
+        self.any_cutoff = arch.any_cutoff
+        #: The rate of the input it takes, Hz (see :meth:`blocks`); None: any (``cgen``).
+        self.rate = None if arch.any_cutoff else input_rate(config)
         if arch.frame_stream:
             # Frames are streamed with their context (superres.genstream): no windows, nothing to crossfade.
             from . import bandplan
@@ -304,13 +307,21 @@ class Predictor:
         check_inference_fits(config, self.window, self.batch_size)  # before a batch of that size is allocated
         self.model = inference_network(model, config, runtime, self.window)
 
-    def stream(self, channels):
-        """A stream upsampler for ``channels`` channels: ``push(int16 block)``, then ``finish()``."""
-        if architecture(self.config).frame_stream:
-            from .genstream import GenStream
+    def stream(self, channels, rate=None, cutoff=None):
+        """A stream upsampler for ``channels`` channels: ``push(block)``, then ``finish()``.
 
+        ``rate`` and ``cutoff`` (Hz): the input's, for a network told the cutoff (``cgen``, which needs both);
+        the others take :attr:`rate` and their own band.
+        """
+        if architecture(self.config).frame_stream:
+            from .genstream import CutoffPlan, GenStream
+
+            if self.any_cutoff and (rate is None or cutoff is None):
+                raise ValueError(f"--arch {self.config['arch']} needs the input's rate and cutoff")
+            plan = {"plan": CutoffPlan(cutoff), "rate": rate} if self.any_cutoff else {}
             # Keras's predict is not meant to be called from several threads at once: one job at a time there.
-            return GenStream(self.core, self.context, channels, threads=1 if self.runtime == "keras" else None)
+            return GenStream(self.core, self.context, channels, threads=1 if self.runtime == "keras" else None,
+                             **plan)
         return StreamUpsampler(self.model, self.window, self.hop, channels, self.batch_size, self.input_kind,
                                self.rate)
 
@@ -319,14 +330,15 @@ class Predictor:
         kHz."""
         return to_int16(np.concatenate(list(self.blocks([x_low], x_low.shape[1]))))
 
-    def blocks(self, low_blocks, channels):
-        """Upsample a stream: int16 blocks (n, channels) at :attr:`rate` in, float64 44.1 kHz blocks out.
+    def blocks(self, low_blocks, channels, rate=None, cutoff=None):
+        """Upsample a stream: int16 blocks (n, channels) at :attr:`rate` in (or, for a network told the cutoff,
+        float or int16 blocks at ``rate`` with their ``cutoff``), float64 44.1 kHz blocks out.
 
         The one loop behind files (:func:`predict_file`), arrays (:meth:`array`) and the Python API
         (:func:`superres.api.upsample`). The output has exactly :func:`superres.audio.high_frames` of the frames
         pushed in (twice them at 22.05 kHz).
         """
-        up = self.stream(channels)
+        up = self.stream(channels, rate, cutoff)
         for x in low_blocks:
             yield up.push(x)
         yield up.finish()
@@ -459,7 +471,9 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     rate_in, channels = int(info.samplerate), int(info.channels)
     rate_out = output_rate(rate_in, rate)
     subtype = subtype or same_subtype(info, out_path)
-    rate_net = predictor.rate
+    # A network told the cutoff reads the file at its own rate, in float; the others at theirs, in 16 bits.
+    rate_net = predictor.rate or rate_in
+    dtype = "float64" if predictor.any_cutoff else "int16"
     block = max(1, int(chunk_seconds * rate_net))
     bw = measure_bandwidth(in_path, info, cutoff)
     total = -(-info.frames * rate_out // rate_in)
@@ -467,16 +481,19 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     gain = 10.0 ** (gain_db / 20.0)
     # What this file gets: written as it is, the network's output as it is (its own case), or the real band
     # below the cutoff and the generated one above.
-    native = rate_in == rate_net and rate_out == HIGH_RATE and bw.cutoff >= NATIVE_FRACTION * rate_net / 2
+    native = (not predictor.any_cutoff and rate_in == rate_net and rate_out == HIGH_RATE
+              and bw.cutoff >= NATIVE_FRACTION * rate_net / 2)
     mode = "unchanged" if bw.full_band else "network" if native else "spliced"
     if log:
         restoring = ("nothing to restore, written as it is" if mode == "unchanged" else
                      f"restoring {bw.cutoff / 1000:.1f}-{rate_out / 2000:.2f} kHz")
         log(f"{in_path.name}: {bw.describe()}; {restoring}" + (f", at {rate_out / 1000:g} kHz"
                                                                  if rate_out != rate_in else ""))
-        if mode == "spliced" and bw.cutoff < rate_net / 2 * NATIVE_FRACTION:
-            log(f"note  {in_path}: this model restores from {rate_net / 2000:.1f} kHz up, from the band below it; "
-                f"{bw.cutoff / 1000:.1f}-{rate_net / 2000:.1f} kHz stays as empty as the input left it")
+        lowest = MIN_CUTOFF_HZ if predictor.any_cutoff else rate_net / 2 * NATIVE_FRACTION
+        if mode == "spliced" and bw.cutoff < lowest:
+            top = MIN_CUTOFF_HZ if predictor.any_cutoff else rate_net / 2
+            log(f"note  {in_path}: this model restores from {top / 1000:.1f} kHz up, from the band below it; "
+                f"{bw.cutoff / 1000:.1f}-{top / 1000:.1f} kHz stays as empty as the input left it")
 
     def write(y):
         if gain != 1.0:
@@ -486,11 +503,12 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
         out.write(quantize(y, subtype))
 
     def inputs():
-        for x in read_blocks(in_path, rate_net, block):
+        for x in read_blocks(in_path, rate_net, block, dtype):
             yield x
+            xf = x if dtype == "float64" else to_float(x)
             counts["frames"] += x.shape[0]
-            counts["clipped"] += int(np.count_nonzero((x >= 32767) | (x <= -32768)))
-            counts["peak"] = max(counts["peak"], int(np.abs(x.astype(np.int32)).max(initial=0)))
+            counts["clipped"] += int(np.count_nonzero((xf >= 32767 / 32768) | (xf <= -1.0)))
+            counts["peak"] = max(counts["peak"], int(np.abs(xf).max(initial=0.0) * 32768))
             if progress and mode != "unchanged":
                 progress(x.shape[0] / rate_net)
 
@@ -507,7 +525,7 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     elif mode == "network":
         outputs = predictor.blocks(inputs(), channels)
     else:
-        generated = predictor.blocks(inputs(), channels)
+        generated = predictor.blocks(inputs(), channels, rate_net, bw.cutoff)
         if rate_out != HIGH_RATE:
             n44 = high_frames(-(-info.frames * rate_net // rate_in), rate_net)
             generated = resample_blocks(generated, HIGH_RATE, rate_out, channels, n44, block, "float64")

@@ -175,12 +175,11 @@ def export_gen_core(core):
     -------
     onnx.ModelProto
         Input ``features`` float32 (batch, frames, LOW_BINS); output ``log_gain`` float32 (batch, frames,
-        TOP_BINS). Frames and batch may be any size.
+        TOP_BINS) (``cgen``'s backbone: its own numbers of features and gains, read from its layers). Frames and
+        batch may be any size.
     """
     onnx, _ = _import_onnx()
     from onnx import TensorProto, helper
-
-    from . import bandplan as bp
 
     nodes, inits, const, node = _graph_builder()
 
@@ -199,6 +198,7 @@ def export_gen_core(core):
                     axis=-1, epsilon=float(layer.epsilon))
 
     blocks = sum(1 for layer in core.layers if layer.name.endswith("_dw"))
+    bins_in, bins_out = weights("embed")[0].shape[0], weights("log_gain")[0].shape[1]
     h = norm(dense("features", "embed"), "embed_norm")
     for i in range(blocks):
         name = f"block{i}"
@@ -219,8 +219,8 @@ def export_gen_core(core):
     nodes.append(helper.make_node("Identity", [h], ["log_gain"], name="log_gain"))
     graph = helper.make_graph(
         nodes, "gen_core",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", bp.LOW_BINS])],
-        [helper.make_tensor_value_info("log_gain", TensorProto.FLOAT, ["batch", "frames", bp.TOP_BINS])], inits)
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", bins_in])],
+        [helper.make_tensor_value_info("log_gain", TensorProto.FLOAT, ["batch", "frames", bins_out])], inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION,
                               producer_name="superres")
     onnx.checker.check_model(proto)

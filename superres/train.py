@@ -24,7 +24,7 @@ from .dataset import load_meta, open_split
 from .errors import UserError, check_interrupted
 from .loader import RemadeBatches, WindowBatches
 from .manifest import read_json, relative_path, write_json_atomic
-from .losses import make_loss
+from .losses import make_loss, make_metric
 from .archs import architecture
 from .models import build_model, make_optimizer
 from .runs import (ARCH_DATASET, ARCH_DEFAULTS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, SETTINGS,
@@ -264,7 +264,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
             else:
                 # MAE as a metric too: the figure every architecture reports, whatever its loss.
                 model.compile(optimizer=make_optimizer(config["lr"], config["decay"], architecture(config).optimizer),
-                              loss=make_loss(config), metrics=["mae"])
+                              loss=make_loss(config), metrics=[make_metric(config)])
         check_writable_dir(run_dir)
         write_json_atomic(config_path, config)
         state = {"epochs_done": 0}
@@ -284,14 +284,21 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     # Every worker saves (saving may read variables collectively); only the chief into the model folder.
     cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log,
                       config, patience)
-    if architecture(config).remade_inputs:
-        if distribute.cluster() is not None:
-            raise UserError(f"--arch {config['arch']} remakes its inputs for every batch and trains in one process; "
-                            "unset TF_CONFIG")
+    remade = ("cutoff" if architecture(config).any_cutoff else "resampler") if architecture(config).remade_inputs \
+        else None
+    if remade and distribute.get_strategy() is not None:
+        # Several workers or GPUs: the same remade batches as one process, from tf.data (superres.loader).
+        distribute.fit(model, (train_y, train_y), (test_y, test_y), config["batch_size"], config["batch_size"],
+                       seed=config["seed"], epochs=epochs, initial_epoch=state["epochs_done"], callbacks=[cb],
+                       verbose=verbose, remade=remade)
+    elif remade:
         # Workers in threads: resampling releases the GIL while the backend runs the previous step.
-        train_batches = RemadeBatches(train_y, config["batch_size"], shuffle=True, seed=config["seed"], workers=2)
+        any_cutoff = architecture(config).any_cutoff
+        train_batches = RemadeBatches(train_y, config["batch_size"], shuffle=True, seed=config["seed"], workers=2,
+                                      any_cutoff=any_cutoff)
         train_batches.set_epoch(state["epochs_done"])
-        test_batches = RemadeBatches(test_y, config["batch_size"], seed=config["seed"], fixed=True, workers=2)
+        test_batches = RemadeBatches(test_y, config["batch_size"], seed=config["seed"], fixed=True, workers=2,
+                                     any_cutoff=any_cutoff)
         model.fit(train_batches, validation_data=test_batches, epochs=epochs, initial_epoch=state["epochs_done"],
                   callbacks=[cb], verbose=verbose)
     elif keras.backend.backend() == "tensorflow":

@@ -79,13 +79,13 @@ def test_tf_dataset_gives_the_window_batches_of_each_epoch(arrays):
     it = iter(make_tf_dataset(x, y, 32, shuffle=True, seed=5, first_epoch=3, repeat=True))
     assert steps_per_epoch(len(x), 32) == len(wb) == 32
     for _ in range(2):
+        wb.on_epoch_begin()  # as Keras's fit calls it
         for i in range(len(wb)):
             xb, yb = next(it)
             want_x, want_y = wb[i]
             assert xb.dtype == want_x.dtype == np.uint8 and yb.dtype == want_y.dtype == np.float32
             np.testing.assert_array_equal(xb.numpy(), want_x)
             np.testing.assert_array_equal(yb.numpy(), want_y)
-        wb.on_epoch_end()
 
 
 def test_sharded_tf_datasets_split_each_global_batch(arrays):
@@ -101,6 +101,7 @@ def test_sharded_tf_datasets_split_each_global_batch(arrays):
     steps = steps_per_epoch(len(x), 32, 4)
     assert steps == 32  # 11 windows left over: enough to give each of the 4 replicas some
     for _ in range(2):
+        wb.on_epoch_begin()
         for i in range(steps):
             parts = [[next(it) for _ in range(2)] for it in workers]
             ids = [np.concatenate([np.rint(p[1].numpy()[:, 0, 0] * 32768).astype(int) for p in w]) for w in parts]
@@ -109,7 +110,29 @@ def test_sharded_tf_datasets_split_each_global_batch(arrays):
             assert sorted(np.concatenate(ids)) == sorted(want)
             sizes = [len(p[0]) for w in parts for p in w]
             assert sizes == ([8] * 4 if i < steps - 1 else [3, 3, 3, 2])
-        wb.on_epoch_end()
+
+
+def test_keras_fit_reads_epoch_e_of_the_batches_in_epoch_e(arrays):
+    # Keras's fit calls on_epoch_end once before the first epoch too: the batches of a run's epoch e must still be
+    # those of epoch e (those tf.data gives several workers), also for a run resumed at epoch 2.
+    x, y = arrays
+    seen = []
+
+    class Recording(WindowBatches):
+        def __getitem__(self, i):
+            seen.append(self.epoch)
+            return super().__getitem__(i)
+
+    model = keras.Sequential([keras.Input((x.shape[1], 16)), keras.layers.Flatten(), keras.layers.Dense(x.shape[1])])
+    model.compile("sgd", "mse")
+    for start in (0, 2):
+        seen.clear()
+        wb = Recording(x, y[..., None].astype(np.float32)[:, :, 0], 256, shuffle=True, seed=1)
+        wb.set_epoch(start)
+        model.fit(wb, epochs=start + 2, initial_epoch=start, verbose=0)
+        assert sorted(set(seen)) == [start, start + 1], (start, sorted(set(seen)))
+        per = len(wb)
+        assert seen[-per:] == [start + 1] * per
 
 
 def free_ports(n):
@@ -129,7 +152,7 @@ def epoch_row(model_dir, epoch):
     return {k: float(v) for k, v in rows[epoch - 1].items()}
 
 
-def train_processes(dataset, jobs, tmp_path):
+def train_processes(dataset, jobs, tmp_path, flags=FLAGS):
     """Run ``--train`` for one epoch in one process per ``(model folder, TF_CONFIG or None)``, all at once, on CPU.
 
     Returns the processes' outputs; fails if one exits non-zero or they are not all done in WORKER_TIMEOUT_S.
@@ -144,7 +167,7 @@ def train_processes(dataset, jobs, tmp_path):
             logs.append(open(tmp_path / f"train-{i}.log", "w+"))
             procs.append(subprocess.Popen(
                 [sys.executable, str(ROOT / "rnn-super-resolution.py"), "--train", "--quiet", "--dataset",
-                 str(dataset), "--model", str(folder), "--epochs", "1", *FLAGS],
+                 str(dataset), "--model", str(folder), "--epochs", "1", *flags],
                 env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
         deadline = time.monotonic() + WORKER_TIMEOUT_S
         for p in procs:
@@ -204,6 +227,39 @@ def test_two_workers_train_like_one_process(pipeline, tmp_path):
           f"val loss {one['val_loss']:.6f}, {two['val_loss']:.6f}")
     for key in ("loss", "val_loss"):
         assert two[key] == pytest.approx(one[key], rel=0.02), key
+
+
+@pytest.mark.parametrize("arch", ["cgen", "gen"])
+def test_two_workers_train_the_generators_like_one_process(pipeline, tmp_path, arch):
+    """The generators remake their inputs for every batch: two workers remake the same batches from tf.data as
+    one process does from its threads (each window's draw is seeded by the seed, the epoch and the window), so
+    the epoch's losses agree, and both workers end with the same weights. The learning rate is small: Adam's
+    first steps move every weight by about the learning rate whatever the size of its gradient, so at 2e-3 the
+    float rounding of a gradient summed in two halves decides the sign of some steps and the runs drift apart
+    (2.8% in the epoch's training loss, measured, with identical batches); at 1e-5 what is compared is the
+    batches and their gradients, not that drift."""
+    from conftest import run_script
+
+    ds = tmp_path / "ds"
+    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
+               "--encoding", "pcm", "--window", "8192")
+    flags = ["--arch", arch, "--dim", "8", "--blocks", "2", "--expand", "2", "--kernel", "5", "--lr", "1e-5",
+             "--batch-size", "4"]
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    one, chief, worker = tmp_path / "one", tmp_path / "chief", tmp_path / "worker"
+    train_processes(ds, [(one, None), (chief, tf_config(workers, 0)), (worker, tf_config(workers, 1))], tmp_path,
+                    flags)
+    a = keras.models.load_model(chief / "last.keras")
+    b = keras.models.load_model(worker / "worker-1" / "last.keras")
+    for va, vb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
+    assert (chief / "best.onnx").is_file()
+    two, ref = epoch_row(chief, 1), epoch_row(one, 1)
+    print(f"{arch} epoch 1 loss: one process {ref['loss']:.6f}, two workers {two['loss']:.6f}; "
+          f"val loss {ref['val_loss']:.6f}, {two['val_loss']:.6f}")
+    assert ref["steps"] == two["steps"] > 0
+    for key in ("loss", "val_loss", "val_mae_16bit"):
+        assert two[key] == pytest.approx(ref[key], rel=0.02), key
 
 
 def _read(f):

@@ -223,10 +223,10 @@ def test_remade_batches_draw_a_resampler_per_window_and_epoch():
     def epochs(batches, count=2):
         out = []
         for _ in range(count):
+            batches.on_epoch_begin()  # as Keras's fit calls it
             xs, ys = zip(*(batches[i] for i in range(len(batches))))
             out.append(np.concatenate(xs))
             np.testing.assert_array_equal(np.concatenate(ys), y[..., None] / 32768.0)  # targets, in order
-            batches.on_epoch_end()
         return out
 
     def which(row, target):

@@ -225,6 +225,9 @@ def test_size_estimates_count_the_parameters_keras_builds():
                                   ("sbr", dict(channels=8, bands=16, kernel=3), "pcm"),
                                   ("gen", dict(dim=8, blocks=2, expand=2, kernel=5), "pcm"),
                                   ("gen", dict(dim=8, blocks=1, expand=2, kernel=3, adv_weight=1.0, disc_channels=4),
+                                   "pcm"),
+                                  ("cgen", dict(dim=8, blocks=2, expand=2, kernel=5), "pcm"),
+                                  ("cgen", dict(dim=6, blocks=1, expand=3, kernel=3, adv_weight=1.0, disc_channels=4),
                                    "pcm")):
         cfg = {"arch": arch, **ARCH_DEFAULTS[arch], **sizes, "window": 50 if arch == "bilstm" else 1024, "bits": 16,
                "dataset": {"encoding": encoding, "input": "naive" if arch == "bilstm" else "sinc"}}
@@ -237,7 +240,7 @@ def test_size_estimates_count_the_parameters_keras_builds():
 @pytest.mark.parametrize("arch, sizes", [
     ("sbr", {"channels": 200000}), ("sbr", {"kernel": 1000000}), ("gen", {"dim": 100000}),
     ("gen", {"blocks": 100000}), ("gen", {"expand": 100000}), ("gen", {"adv_weight": 1.0, "disc_channels": 1000000}),
-    ("gen", {"batch_size": 100000}),
+    ("gen", {"batch_size": 100000}), ("cgen", {"dim": 100000}),
 ])
 def test_every_architecture_refuses_a_network_too_large_for_the_memory(arch, sizes):
     from superres.archs import check_fits

@@ -275,7 +275,7 @@ def test_scripts_have_help(script, commands, expected):
         assert option in entries, f"{script} --help does not list {option}"
         if shown is not None:
             assert shown in entries[option]["help"], (option, entries[option]["help"])
-    choices = {"--upsample": "{naive,sinc}", "--encoding": "{bits,pcm}", "--arch": "{bilstm,sbr,gen}",
+    choices = {"--upsample": "{naive,sinc}", "--encoding": "{bits,pcm}", "--arch": "{bilstm,sbr,gen,cgen}",
                "--subtype": "{same,16,24,float}", "--weights": "{best,last}",
                "--runtime": "{auto,keras,onnx,onnx-int8}" if script != "eval.py" else "RUNTIME [RUNTIME ...]"}
     for option, head in choices.items():

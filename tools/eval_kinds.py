@@ -139,6 +139,7 @@ def main(argv):
                 rows[kind].append(row)
             print(f"{kind}: {len(originals)} songs", file=sys.stderr)
     text = format_tables(rows, args)
+    (out / "rows.json").write_text(json.dumps(rows, indent=1, default=float) + "\n")  # every song's figures
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n")
@@ -149,21 +150,23 @@ def _f(v, digits=2):
 
 
 def format_tables(rows, args):
-    cols = ["cutoff (kHz)", "HF energy (dB)", "LSD above cutoff", "LSD, input", "kept SNR (dB)"]
+    cols = ["cutoff (kHz)", "HF energy (dB)", "LSD above cutoff", "LSD, input", "kept SNR (dB)", "unchanged"]
     if args.visqol is not None:
         cols += ["ViSQOL", "ViSQOL, input"]
     out = [f"Held-out songs through `superres predict` by input kind ({len(next(iter(rows.values())))} songs"
            + (f", {args.seconds:g} s from each middle" if args.seconds else ", whole") + "): means over songs "
            "(median cutoff). HF energy: above the cutoff, against the original's; LSD above the cutoff, of the "
            "output and of the input as it is (sinc-interpolated); kept: SNR below 0.95 x the cutoff against "
-           "the input.", "", "| kind | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+           "the input (inf: identical); unchanged: songs read as full band and written as they are.", "",
+           "| kind | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for kind, rs in rows.items():
         def mean(k, rs=rs):
             return float(np.nanmean([r[k] for r in rs])) if rs else float("nan")
 
         kept = [r["kept"] for r in rs]
         cells = [_f(np.median([r["cutoff"] for r in rs]) / 1000, 1), _f(mean("energy")), _f(mean("lsd")),
-                 _f(mean("lsd_input")), "inf" if all(np.isinf(kept)) else _f(np.nanmean(np.minimum(kept, 200)), 1)]
+                 _f(mean("lsd_input")), "inf" if all(np.isinf(kept)) else _f(np.nanmean(np.minimum(kept, 200)), 1),
+                 f"{sum(r['done'] == 'unchanged' for r in rs)}/{len(rs)}"]
         if args.visqol is not None:
             cells += [_f(mean("visqol")), _f(mean("visqol_input"))]
         out.append(f"| {kind} | " + " | ".join(cells) + " |")

@@ -8,6 +8,7 @@ model folder alone is enough to rebuild its network.
 - :mod:`~superres.models.bilstm`: the blog's network, bidirectional LSTMs over 50-step windows.
 - :mod:`~superres.models.sbr`: spectral band replication over sinc interpolation.
 - :mod:`~superres.models.gen`: a ConvNeXt generator of the top octave over sinc interpolation.
+- :mod:`~superres.models.cgen`: the same generator told the cutoff, for any cutoff from 4 to 20 kHz.
 """
 
 import keras
@@ -16,6 +17,7 @@ from ..archs import architecture
 # The architectures' modules, imported here so that their custom layers are registered before a saved
 # model is loaded.
 from .bilstm import Int16ToBits, build_bilstm, input_layers  # noqa: F401
+from .cgen import CgenAnalysis, CgenSynthesis, build_cgen  # noqa: F401
 from .gen import GenAnalysis, GenSynthesis, build_gen, build_core  # noqa: F401
 from .sbr import SBR_FFT, SBR_HOP, SBR_LOW_BINS, SBRAnalysis, SBRSynthesis, build_sbr  # noqa: F401
 

@@ -37,7 +37,7 @@ class TopBandLogMagnitude(layers.Layer):
                 "rate": self.rate}
 
 
-def build_discriminator(channels=16, resolutions=DISC_RESOLUTIONS, window=None):
+def build_discriminator(channels=16, resolutions=DISC_RESOLUTIONS, window=None, low_hz=DISC_LOW_HZ):
     """The multi-resolution top-band discriminator.
 
     Parameters
@@ -47,6 +47,8 @@ def build_discriminator(channels=16, resolutions=DISC_RESOLUTIONS, window=None):
     resolutions : sequence of (int, int)
     window : int, optional
         Samples per example (None: any).
+    low_hz : float
+        The lowest frequency it sees, Hz (``gen``: 10.5 kHz, where it begins to write).
 
     Returns
     -------
@@ -58,7 +60,7 @@ def build_discriminator(channels=16, resolutions=DISC_RESOLUTIONS, window=None):
     inp = keras.Input((window,), name="audio")
     outputs = []
     for n_fft, hop in resolutions:
-        h = TopBandLogMagnitude(n_fft, hop, name=f"logmag_{n_fft}")(inp)
+        h = TopBandLogMagnitude(n_fft, hop, low_hz, name=f"logmag_{n_fft}")(inp)
         for j, (kernel, strides) in enumerate((((3, 9), (1, 1)), ((3, 9), (1, 2)), ((3, 9), (1, 2)),
                                                ((3, 3), (1, 1)))):
             h = layers.Conv2D(channels, kernel, strides=strides, padding="same", name=f"d{n_fft}_conv{j}")(h)

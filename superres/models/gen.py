@@ -74,15 +74,16 @@ class GenSynthesis(layers.Layer):
         return keras.KerasTensor((*x.shape, 1), dtype=self.compute_dtype)
 
 
-def build_core(dim=96, blocks=4, expand=3, kernel=7, name="core"):
-    """The backbone: features (batch, frames, LOW_BINS) -> log gains (batch, frames, TOP_BINS).
+def build_core(dim=96, blocks=4, expand=3, kernel=7, name="core", in_bins=bp.LOW_BINS, out_bins=bp.TOP_BINS):
+    """The backbone: features (batch, frames, in_bins) -> log gains (batch, frames, out_bins) (``gen``'s: LOW_BINS
+    in, TOP_BINS out; ``cgen``'s: every bin and its mask in, ANY_BINS out).
 
     ConvNeXt blocks over STFT frames (as in Vocos): a depthwise convolution of ``kernel`` frames, layer norm,
     a pointwise expansion by ``expand`` with GELU and back, added to the block's input. The receptive field
     is ``blocks * (kernel - 1) / 2`` frames either side (:func:`superres.bandplan.context_frames`). Layer
     names are what the ONNX export (:func:`superres.runtime.export_gen_core`) reads.
     """
-    inp = keras.Input((None, bp.LOW_BINS), name="features")
+    inp = keras.Input((None, in_bins), name="features")
     h = layers.Dense(dim, name="embed")(inp)
     h = layers.LayerNormalization(epsilon=1e-6, name="embed_norm")(h)
     for i in range(blocks):
@@ -96,7 +97,7 @@ def build_core(dim=96, blocks=4, expand=3, kernel=7, name="core"):
     h = layers.LayerNormalization(epsilon=1e-6, name="head_norm")(h)
     # Zero at first: with the band plan's offset (superres.bandplan.log_gain_offset) training begins at the
     # input with an SBR-like top octave 12 dB down, not from noise.
-    out = layers.Dense(bp.TOP_BINS, kernel_initializer="zeros", name="log_gain")(h)
+    out = layers.Dense(out_bins, kernel_initializer="zeros", name="log_gain")(h)
     return keras.Model(inp, out, name=name)
 
 

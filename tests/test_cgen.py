@@ -1,0 +1,232 @@
+"""The ``cgen`` architecture: told the cutoff, it restores from any cutoff; low band kept, streaming = whole file,
+ONNX = Keras, prediction without TensorFlow."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT, run_script, synth
+
+from superres import bandplan as bp
+from superres.audio import resample
+
+CGEN_TINY = ["--arch", "cgen", "--dim", "8", "--blocks", "2", "--expand", "2", "--kernel", "5", "--lr", "2e-3"]
+CONTEXT = bp.context_frames({"blocks": 2, "kernel": 5})
+
+
+def _random_cgen(seed=0):
+    """A ``cgen`` network with random weights everywhere (the head too), the same whatever ran before."""
+    import keras
+
+    from superres.models.cgen import build_cgen
+
+    keras.utils.set_random_seed(seed)
+    model = build_cgen(None, dim=16, blocks=2, expand=2, kernel=5)
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.standard_normal(w.shape).astype("float32") * 0.05 for w in model.get_weights()])
+    return model
+
+
+def _keras_whole(model, x, cutoff):
+    """The Keras network on each channel of a whole 44.1 kHz signal: (n, ch) -> (n, ch)."""
+    c = np.array([[cutoff]], np.float32)
+    return np.stack([np.asarray(model.predict_on_batch((x[:, i][None].astype("float32"), c)))[0, :, 0]
+                     for i in range(x.shape[1])], 1)
+
+
+def _level_db(x, lo, hi, rate=44100):
+    f = np.fft.rfftfreq(x.shape[0], 1 / rate)
+    p = (np.abs(np.fft.rfft(x, axis=0)) ** 2).sum(axis=1)
+    return 10 * np.log10(p[(f >= lo) & (f < hi)].sum() + 1e-30)
+
+
+@pytest.fixture(scope="module")
+def random_cgen():
+    from superres.models.gen import core_of
+    from superres.runtime import OnnxCore, export_gen_core
+
+    model = _random_cgen()
+    return {"model": model, "onnx": OnnxCore(export_gen_core(core_of(model)).SerializeToString())}
+
+
+@pytest.mark.parametrize("cutoff", [4000.0, 7500.0, 11025.0, 16500.0, 20000.0])
+def test_any_cutoff_plan_copies_from_below_the_cutoff_in_whole_turns(cutoff):
+    kc = bp.cutoff_bin(cutoff)
+    assert abs(kc * bp.BIN_HZ - cutoff) <= bp.BIN_HZ / 2
+    source, written, offset = bp.any_plan(kc)
+    k = np.arange(bp.ANY_LO, bp.ALL_BINS)
+    above = k >= kc
+    assert np.array_equal(source[~above], k[~above]) and np.all(offset[~above] == 0) and np.all(offset[above] < 0)
+    # Copies come from below the source's top (under any roll-off) and shift by whole phase turns per hop.
+    assert source[above].max() <= kc - bp.SOURCE_GAP and source[above].min() > 0
+    assert np.all((k[above] - source[above]) % bp.SHIFT_STEP == 0)
+    # Written from the merge zone below the cutoff up, never below it.
+    assert np.array_equal(written > 0, k >= kc - bp.MERGE_BINS)
+
+
+def test_features_silence_the_missing_bins_and_mark_them():
+    power = np.random.default_rng(1).random((2, 5, bp.ALL_BINS))
+    feats = bp.any_features(power, np.array([100, 300]))
+    assert feats.shape == (2, 5, 2 * bp.ALL_BINS)
+    silence = bp.features(np.zeros(1))[0]
+    for i, kc in enumerate((100, 300)):
+        np.testing.assert_allclose(feats[i, :, :kc], bp.features(power[i, :, :kc]), rtol=1e-6)
+        assert np.all(feats[i, :, kc:bp.ALL_BINS] == silence)
+        assert np.array_equal(feats[i, 0, bp.ALL_BINS:] > 0, np.arange(bp.ALL_BINS) >= kc)
+
+
+def test_a_model_given_two_cutoffs_fills_from_each(random_cgen):
+    # One input with content to 7.5 kHz, run as a 7.5 kHz and as an 11.025 kHz input: told 7.5 kHz, the network
+    # fills 7.5-11 kHz; told 11.025 kHz, it leaves 7.5-11 kHz as the input has it and writes only above.
+    x = resample(synth(1.0, rate=15000, channels=1, seed=5), 15000, 44100)
+    empty = _level_db(x, 8000, 10000)
+    at75, at11 = (_keras_whole(random_cgen["model"], x, c) for c in (7500.0, 11025.0))
+    assert _level_db(at75, 8000, 10000) > empty + 30  # filled from 7.5 kHz
+    assert _level_db(at11, 8000, 10000) < empty + 1  # not touched below 10.5 kHz
+    assert _level_db(at11, 12000, 20000) > empty + 30 and _level_db(at75, 12000, 20000) > empty + 30
+    # Below each cutoff's merge zone the input stays (the inverse STFT's leakage aside).
+    for out, cutoff in ((at75, 7500.0), (at11, 11025.0)):
+        lo = (bp.cutoff_bin(cutoff) - bp.MERGE_BINS - 4) * bp.BIN_HZ
+        err = _level_db(out - x, 0, lo) - _level_db(x, 0, lo)
+        assert err < -40, (cutoff, err)
+
+
+@pytest.mark.parametrize("rate, cut", [(15000, 2999), (44100, 44100 // 3), (22050, 100000)])
+def test_streamed_at_the_input_rate_equals_keras_on_the_whole_file(random_cgen, rate, cut):
+    from superres.genstream import CutoffPlan, GenStream
+
+    x = synth(2.0, rate=rate, channels=2, seed=6) * 0.8
+    x44 = resample(x, rate, 44100) if rate != 44100 else x
+    cutoff = 0.47 * rate if rate < 44100 else 16500.0
+    whole = _keras_whole(random_cgen["model"], x44, cutoff)
+    s = GenStream(random_cgen["onnx"], CONTEXT, 2, step_frames=97, rate=rate, plan=CutoffPlan(cutoff))
+    out = np.concatenate([s.push(x[i:i + cut]) for i in range(0, len(x), cut)] + [s.finish()])
+    assert out.shape == whole.shape
+    assert np.abs(out - whole).max() < 1e-5
+
+
+def test_remade_inputs_tell_the_detected_cutoff_and_repeat_per_seed():
+    from superres.bandwidth import detect_bandwidth
+    from superres.degrade import ANY_METHODS, remade_any
+
+    y = synth(0.75, channels=1, seed=7)[:, 0]
+    seen = []
+    for name, _ in ANY_METHODS:
+        for cutoff in (5000.0, 11025.0, 17000.0):
+            x, told = remade_any(y, np.random.default_rng(0), cutoff, name)
+            found = detect_bandwidth([x[:, None].astype(np.float64)], 44100, 1)
+            assert x.dtype == np.float32 and x.shape == y.shape
+            want = found.cutoff if not found.full_band and abs(found.cutoff / cutoff - 1) < 0.15 else cutoff
+            assert told == pytest.approx(want, rel=2e-3)  # (detected here on the float32 input)
+            # Nothing left above the cutoff beyond the filter's transition.
+            assert _level_db(x[:, None], 1.15 * cutoff, 22050) < _level_db(x[:, None], 0, cutoff) - 30, (name, cutoff)
+            seen.append(told / cutoff)
+    assert 0.85 < min(seen) and max(seen) < 1.15
+    a = remade_any(y, np.random.default_rng(3))
+    b = remade_any(y, np.random.default_rng(3))
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+
+
+@pytest.fixture(scope="module")
+def cgen_run(tmp_path_factory, pipeline):
+    """The pipeline's songs as a PCM dataset, and a tiny cgen trained on it for one epoch."""
+    tmp = tmp_path_factory.mktemp("cgen")
+    ds = tmp / "ds"
+    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
+               "--encoding", "pcm", "--window", "8192")
+    model = tmp / "cgen"
+    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model,
+                     "--epochs", "1", *CGEN_TINY).stdout
+    assert "best validation loss" in out
+    return {"dataset": ds, "model": model, "tmp": tmp}
+
+
+def test_cgen_trains_resumes_and_predicts_every_kind_without_tensorflow(cgen_run):
+    ds, model, tmp = cgen_run["dataset"], cgen_run["model"], cgen_run["tmp"]
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model, "--epochs", "2",
+               *CGEN_TINY)
+    rows = [r.split(",") for r in (model / "history.csv").read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == ["1", "2"] and all(np.isfinite(float(r[1])) for r in rows)
+    assert json.loads((model / "config.json").read_text())["arch"] == "cgen" and (model / "best.onnx").is_file()
+
+    # Three kinds of input: 15 kHz, 22.05 kHz, and a 44.1 kHz file lowpassed at 16.5 kHz (a codec's wall).
+    src = tmp / "in"
+    src.mkdir()
+    x = synth(3.0, channels=2, seed=8)
+    sf.write(src / "a15.wav", resample(x, 44100, 15000), 15000, subtype="PCM_16")
+    sf.write(src / "b22.wav", resample(x, 44100, 22050), 22050, subtype="PCM_16")
+    from superres.degrade import lowpass
+
+    cut = np.stack([lowpass(x[:, c], 16500.0, "fir", np.random.default_rng(0)) for c in range(2)], 1)
+    sf.write(src / "c44.flac", cut, 44100, subtype="PCM_24")
+    pred = tmp / "pred"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "superres", "predict", "--model", str(model),
+                           str(src), "--output", str(pred)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "onnxruntime" in imported and not imported & {"tensorflow", "keras", "jax", "torch"}
+    entries = {e["output"]: e for e in json.loads((pred / "manifest.json").read_text())["files"]}
+    for name, rate in (("a15.wav", 15000), ("b22.wav", 22050), ("c44.wav", 44100)):
+        e = entries[name]
+        y, r = sf.read(pred / name)
+        inp, _ = sf.read(src / name.replace("c44.wav", "c44.flac"))
+        assert r == 44100 and e["done"] == "spliced" and y.shape == (len(x), 2)
+        kept = resample(inp, rate, 44100) if rate != 44100 else inp
+        # The band the input had, kept (SNR below 0.95 x the cutoff against the input), the band above filled.
+        lo = 0.95 * e["cutoff_hz"]
+        snr = _level_db(kept, 0, lo) - _level_db(y - kept, 0, lo)
+        assert snr > 50, (name, snr)
+        assert _level_db(y, 1.05 * e["cutoff_hz"], 20000) > _level_db(kept, 1.05 * e["cutoff_hz"], 20000) + 20, name
+    assert entries["c44.wav"]["subtype"] == "PCM_24"
+
+    # Chunked equals one piece: the same file in 0.2 s chunks.
+    pred2 = tmp / "pred2"
+    subprocess.run([sys.executable, "-m", "superres", "predict", "--model", str(model), str(src / "a15.wav"),
+                    "--output", str(pred2), "--chunk-seconds", "0.2"], check=True, capture_output=True, env=env,
+                   timeout=300)
+    a, _ = sf.read(pred / "a15.wav")
+    b, _ = sf.read(pred2 / "a15.wav")
+    assert np.abs(a - b).max() <= 1 / 32768
+
+
+
+def test_cgen_adversarial_step_on_tiny_data_resumes(cgen_run, tmp_path):
+    import keras
+
+    from superres.adversarial import ADVERSARIAL_STATE
+
+    if keras.backend.backend() not in ("tensorflow", "torch"):
+        pytest.skip(f"the adversarial training step is written for TensorFlow and PyTorch, not "
+                    f"{keras.backend.backend()}")
+    ds, gan = cgen_run["dataset"], tmp_path / "gan"
+    adv = ["--adv-weight", "0.5", "--disc-channels", "4"]
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "1",
+               "--init-from", cgen_run["model"], *CGEN_TINY, *adv)
+    with np.load(gan / ADVERSARIAL_STATE) as f:
+        first = dict(f)
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "2",
+               *CGEN_TINY, *adv)
+    rows = [r.split(",") for r in (gan / "history.csv").read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == ["1", "2"] and all(np.isfinite(float(r[1])) for r in rows)
+    with np.load(gan / ADVERSARIAL_STATE) as f:
+        second = dict(f)
+    steps = [k for k in first if k.startswith("d_opt") and first[k].shape == () and first[k].dtype.kind == "i"]
+    assert steps and all(second[k] == 2 * first[k] > 0 for k in steps)
+    assert any(not np.array_equal(first[k], second[k]) for k in first if k.startswith("d") and k[1:].isdigit())
+    # The discriminator sees the band from the lowest cutoff's merge zone up, not gen's 10.5 kHz.
+    from superres.adversarial import make_trainer
+    from superres.models import build_model
+    from superres.runs import load_config
+
+    cfg = load_config(gan)
+    trainer = make_trainer(build_model(cfg), cfg)
+    lows = {layer.low_hz for layer in trainer.discriminator.layers if hasattr(layer, "low_hz")}
+    assert lows == {bp.ANY_LO * bp.BIN_HZ} and bp.ANY_LO * bp.BIN_HZ < bp.MIN_CUTOFF_HZ
+    assert (gan / "best.onnx").is_file()
