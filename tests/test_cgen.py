@@ -230,3 +230,23 @@ def test_cgen_adversarial_step_on_tiny_data_resumes(cgen_run, tmp_path):
     lows = {layer.low_hz for layer in trainer.discriminator.layers if hasattr(layer, "low_hz")}
     assert lows == {bp.ANY_LO * bp.BIN_HZ} and bp.ANY_LO * bp.BIN_HZ < bp.MIN_CUTOFF_HZ
     assert (gan / "best.onnx").is_file()
+
+
+@pytest.mark.parametrize("codec, bitrate", [("mp3", 128000), ("aac", 96000), ("mp3", 64000)])
+def test_codec_inputs_are_aligned_and_cut_where_the_encoder_cuts(codec, bitrate):
+    from superres.bandwidth import detect_bandwidth
+    from superres.degrade import codec_roundtrip
+
+    y = synth(0.75, channels=1, seed=9)[:, 0]
+    x = codec_roundtrip(y, codec, bitrate // 2)
+    assert x.shape == y.shape
+    found = detect_bandwidth([x[:, None]], 44100, 1)
+    assert not found.full_band and 7000 < found.cutoff < 18000
+    # Aligned: no other shift of the decoded window is closer to the original (the encoder's delay is gone).
+    lo = 0.5 * found.cutoff
+
+    def error(shift):  # the error's energy below half the cutoff, where the codec keeps the signal
+        return _level_db((np.roll(x, shift) - y)[4096:-4096, None], 0, lo)
+
+    assert error(0) < min(error(s) for s in (-3, -2, -1, 1, 2, 3))
+    assert error(0) < _level_db(y[4096:-4096, None], 0, lo)  # the codec's noise under the signal it kept
