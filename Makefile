@@ -32,6 +32,14 @@ GEN_BASE ?= models/gen-base
 GEN_RUN ?= models/gen-bw3
 GEN_BASE_TRAIN ?= --arch gen --epochs 3
 GEN_TRAIN ?= --arch gen --epochs 5 --band-weight 3 --init-from $(GEN_BASE)
+# The generator of every cutoff (cgen): the spectral stage, resumable across sessions (the same command goes on
+# from the last finished epoch), stopped when the validation loss has not improved for 4 epochs (--patience);
+# then the adversarial fine-tune from its best weights. tools/eval_kinds.py --model DIR --out data/kinds-DIR
+# scores a candidate per input kind.
+CGEN_BASE ?= models/cgen-base
+CGEN_RUN ?= models/cgen-gan
+CGEN_BASE_TRAIN ?= --arch cgen --epochs 40 --patience 4
+CGEN_TRAIN ?= --arch cgen --epochs 60 --patience 4 --adv-weight 0.5 --init-from $(CGEN_BASE)
 # The earlier default (spectral band replication), kept for the held-out comparison.
 SBR_MODEL ?= models/sbr
 SBR_TRAIN ?= --arch sbr --epochs 4 --wave-weight 500
@@ -42,7 +50,7 @@ LISTEN ?= wesnoth-1.16-music/battle.wav openclonk-data/Offshore.wav xmoto-data/f
           supertuxkart-data/music/klabauter_dance.wav widelands-data/music/ingame_07.wav
 
 .PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol backends test-backends \
-        blog blog-readme eval-kinds demo15
+        blog blog-readme eval-kinds demo15 cgen
 
 venv: $(STAMP)
 
@@ -206,6 +214,18 @@ pretrained: $(STAMP) $(VENV)/.visqol
 	mkdir -p $(PRETRAINED)/plots; cp $(MUSIC_OUT)/plots/*.png $(PRETRAINED)/plots/; \
 	cp $(MUSIC)/SOURCES.md $(PRETRAINED)/SOURCES.md
 	$(BIN)/python tools/readme_results.py README.md heldout $(PRETRAINED)/heldout-results.md "make music pretrained"
+
+# The generator of every cutoff: dataset (the corpus' 44.1 kHz windows; the inputs are remade for every batch),
+# the spectral stage, then the adversarial one. Hours on 2 CPU cores; interrupt and re-run at will.
+cgen: $(STAMP)
+	set -e; \
+	$(BIN)/python 10-scan.py --input $(MUSIC)/train --output $(MUSIC_OUT)/train-22k; \
+	test -f $(MUSIC_OUT)/gen-dataset/meta.json || $(BIN)/python 20-make-dataset.py --input $(MUSIC_OUT)/train-22k \
+	    --output $(MUSIC_OUT)/gen-dataset --upsample sinc --encoding pcm --window 32768; \
+	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(MUSIC_OUT)/gen-dataset --model $(CGEN_BASE) \
+	    $(CGEN_BASE_TRAIN); \
+	$(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(MUSIC_OUT)/gen-dataset --model $(CGEN_RUN) \
+	    $(CGEN_TRAIN)
 
 # The held-out songs in every form a music folder holds (22.05/16/15/32 kHz, MP3 128/320, AAC 128, Opus 96, full
 # band) through superres predict with the default model: one row per kind, into the README (KINDS_OPTIONS: e.g.

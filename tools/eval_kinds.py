@@ -17,6 +17,7 @@ this process). Per song and kind, against the original:
 """
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -101,9 +102,18 @@ def main(argv):
     p.add_argument("--visqol", type=float, default=None, metavar="SECONDS",
                    help="add ViSQOL on this many seconds from the middle (0: all)")
     p.add_argument("--markdown", default=None, help="write the tables here")
+    p.add_argument("--tables-only", action="store_true",
+                   help="write the tables from the figures of the last run (OUT/rows.json) without computing them")
     args = p.parse_args(argv)
-
-    import json
+    if args.tables_only:
+        saved = json.loads((Path(args.out) / "rows.json").read_text())
+        if "args" not in saved:  # written before the run's options were saved with it: those given here
+            saved = {"rows": saved, "args": {"seconds": args.seconds, "visqol": args.visqol}}
+        text = format_tables(saved["rows"], argparse.Namespace(**saved["args"]))
+        print(text)
+        if args.markdown:
+            Path(args.markdown).write_text(text + "\n")
+        return
 
     from superres.audio import list_audio_files, read_audio
     from superres.predict import predict_paths
@@ -139,7 +149,8 @@ def main(argv):
                 rows[kind].append(row)
             print(f"{kind}: {len(originals)} songs", file=sys.stderr)
     text = format_tables(rows, args)
-    (out / "rows.json").write_text(json.dumps(rows, indent=1, default=float) + "\n")  # every song's figures
+    saved = {"args": {"seconds": args.seconds, "visqol": args.visqol}, "rows": rows}
+    (out / "rows.json").write_text(json.dumps(saved, indent=1, default=float) + "\n")  # every song's figures
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n")
@@ -150,7 +161,8 @@ def _f(v, digits=2):
 
 
 def format_tables(rows, args):
-    cols = ["cutoff (kHz)", "HF energy (dB)", "LSD above cutoff", "LSD, input", "kept SNR (dB)", "unchanged"]
+    cols = ["cutoff (kHz)", "HF energy (dB)", "LSD above cutoff", "LSD, input", "kept SNR (dB)", "kept, worst song",
+            "unchanged"]
     if args.visqol is not None:
         cols += ["ViSQOL", "ViSQOL, input"]
     out = [f"Held-out songs through `superres predict` by input kind ({len(next(iter(rows.values())))} songs"
@@ -166,6 +178,7 @@ def format_tables(rows, args):
         kept = [r["kept"] for r in rs]
         cells = [_f(np.median([r["cutoff"] for r in rs]) / 1000, 1), _f(mean("energy")), _f(mean("lsd")),
                  _f(mean("lsd_input")), "inf" if all(np.isinf(kept)) else _f(np.nanmean(np.minimum(kept, 200)), 1),
+                 "inf" if all(np.isinf(kept)) else _f(np.nanmin(kept), 1),
                  f"{sum(r['done'] == 'unchanged' for r in rs)}/{len(rs)}"]
         if args.visqol is not None:
             cells += [_f(mean("visqol")), _f(mean("visqol_input"))]
