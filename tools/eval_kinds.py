@@ -145,7 +145,7 @@ def main(argv):
                 inp, rate_in = read_audio(tmp / "in" / kind / name)
                 y, rate_out = read_audio(pred / entry["output"])
                 row = score_kind(x, inp, y, rate_in, rate_out, entry["cutoff_hz"], args.visqol)
-                row.update(song=rel.as_posix(), done=entry["done"], seconds=len(x) / 44100)
+                row.update(song=rel.as_posix(), done=entry["done"], seconds=len(x) / 44100, clipped=entry["clipped"])
                 rows[kind].append(row)
             print(f"{kind}: {len(originals)} songs", file=sys.stderr)
     text = format_tables(rows, args)
@@ -162,14 +162,16 @@ def _f(v, digits=2):
 
 def format_tables(rows, args):
     cols = ["cutoff (kHz)", "HF energy (dB)", "LSD above cutoff", "LSD, input", "kept SNR (dB)", "kept, worst song",
-            "unchanged"]
+            "unchanged", "clipped"]
     if args.visqol is not None:
         cols += ["ViSQOL", "ViSQOL, input"]
     out = [f"Held-out songs through `superres predict` by input kind ({len(next(iter(rows.values())))} songs"
            + (f", {args.seconds:g} s from each middle" if args.seconds else ", whole") + "): means over songs "
            "(median cutoff). HF energy: above the cutoff, against the original's; LSD above the cutoff, of the "
            "output and of the input as it is (sinc-interpolated); kept: SNR below 0.95 x the cutoff against "
-           "the input (inf: identical); unchanged: songs read as full band and written as they are.", "",
+           "the input (inf: identical; the worst song's is lowered where the output clips); unchanged: songs read "
+           "as full band and written as they are; clipped: songs with output samples clipped at full scale (the "
+           "restored band on top of a loud input's peaks; --gain avoids it).", "",
            "| kind | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for kind, rs in rows.items():
         def mean(k, rs=rs):
@@ -179,7 +181,8 @@ def format_tables(rows, args):
         cells = [_f(np.median([r["cutoff"] for r in rs]) / 1000, 1), _f(mean("energy")), _f(mean("lsd")),
                  _f(mean("lsd_input")), "inf" if all(np.isinf(kept)) else _f(np.nanmean(np.minimum(kept, 200)), 1),
                  "inf" if all(np.isinf(kept)) else _f(np.nanmin(kept), 1),
-                 f"{sum(r['done'] == 'unchanged' for r in rs)}/{len(rs)}"]
+                 f"{sum(r['done'] == 'unchanged' for r in rs)}/{len(rs)}",
+                 f"{sum(r.get('clipped', 0) > 0 for r in rs)}/{len(rs)}" if rs and "clipped" in rs[0] else "n/a"]
         if args.visqol is not None:
             cells += [_f(mean("visqol")), _f(mean("visqol_input"))]
         out.append(f"| {kind} | " + " | ".join(cells) + " |")
