@@ -85,10 +85,13 @@ SHIFT_STEP = FFT // HOP
 ALL_BINS = FFT // 2 + 1
 
 
-def cutoff_bin(cutoff_hz):
-    """The first missing bin of a cutoff (Hz), clipped to the trained range: 256 at 11.025 kHz."""
-    c = float(np.clip(cutoff_hz, MIN_CUTOFF_HZ, MAX_CUTOFF_HZ))
-    return int(np.floor(c / BIN_HZ + 0.5))
+def cutoff_bin(cutoff_hz, xp=np):
+    """The first missing bin of a cutoff (Hz), clipped to the trained range: 256 at 11.025 kHz.
+
+    With ``xp`` ``numpy`` and a number: an int; with ``keras.ops`` and a tensor of cutoffs: float bins of the
+    same shape (the network's and the loss's)."""
+    bins = xp.floor(xp.clip(cutoff_hz, MIN_CUTOFF_HZ, MAX_CUTOFF_HZ) / BIN_HZ + 0.5)
+    return int(bins) if xp is np else bins
 
 
 #: The lowest bin a cutoff-conditioned generator writes (at the lowest cutoff), and the number it may write.

@@ -85,7 +85,7 @@ CODEC_SHARE = 0.25
 
 def codec_roundtrip(y, codec, bitrate, folder=None):
     """``y`` (n,) at 44.1 kHz encoded with PyAV (:func:`superres.decode.encode_audio`) and decoded back, float64
-    (n,), aligned with ``y`` (the encoder's delay found by cross-correlation, within 4096 samples): what a
+    (n,), aligned with ``y`` (the encoder's delay found by :func:`codec_lag`): what a
     user's MP3, AAC or Opus file holds, with its lowpass, its holes and its ragged bands."""
     import os
     import tempfile
@@ -101,13 +101,18 @@ def codec_roundtrip(y, codec, bitrate, folder=None):
     finally:
         os.unlink(path)
     out = out[:, 0] if rate == HIGH_RATE else resample(out, rate, HIGH_RATE)[:, 0]
-    n, reach = y.shape[0], 4096
-    size = 1 << int(np.ceil(np.log2(n + out.shape[0])))
-    c = np.fft.irfft(np.fft.rfft(out, size) * np.conj(np.fft.rfft(y, size)), size)
-    lags = np.concatenate([np.arange(0, reach), np.arange(-reach, 0)])
-    lag = int(lags[np.argmax(c[lags])])
+    lag, n = codec_lag(y, out), y.shape[0]
     out = out[lag:] if lag >= 0 else np.pad(out, (-lag, 0))
     return np.pad(out[:n], (0, max(0, n - out.shape[0])))
+
+
+def codec_lag(a, b, reach=4096, longest=1 << 18):
+    """Samples by which ``b`` (n,) lags ``a`` (m,): a codec's delay its container did not trim, by
+    cross-correlation of their first ``longest`` samples, within ``reach`` either way."""
+    n = min(len(a), len(b), longest)
+    c = np.fft.irfft(np.conj(np.fft.rfft(a[:n], 2 * n)) * np.fft.rfft(b[:n], 2 * n))
+    lags = np.concatenate([np.arange(0, reach), np.arange(-reach, 0)])
+    return int(lags[np.argmax(c[lags])])
 
 
 def draw_cutoff(rng):

@@ -110,12 +110,8 @@ class TopBandLoss(keras.losses.Loss):
             total = total + ops.mean(ops.sqrt(ops.mean(d ** 2, axis=-1) + 1e-8), axis=-1) \
                 + ops.mean(ops.abs(d), axis=(1, 2))
             if i == 0 and self.band_weight:
-                m = ops.convert_to_tensor(_band_matrix(n_fft, lo))
-                et, ep = ops.matmul(pt, m), ops.matmul(pp, m)
-                per_frame = ops.mean(ops.abs(ops.log10(et + 1e-7) - ops.log10(ep + 1e-7)), axis=(1, 2))
-                overall = ops.mean(ops.abs(ops.log10(ops.mean(et, 1) + 1e-8) - ops.log10(ops.mean(ep, 1) + 1e-8)),
-                                   axis=-1)
-                total = total + self.band_weight * (per_frame + overall)
+                total = total + self.band_weight * _band_energy_terms(pt, pp, ops.convert_to_tensor(
+                    _band_matrix(n_fft, lo)))
         return total / len(self.resolutions)
 
     def get_config(self):
@@ -123,8 +119,18 @@ class TopBandLoss(keras.losses.Loss):
                 "resolutions": [list(r) for r in self.resolutions]}
 
 
+def _band_energy_terms(pt, pp, m):
+    """The band-energy terms of the top-band losses, per example: the mean ``|log10|`` ratio of the band energies
+    (``m`` sums bins into bands: (bins, bands), or (batch, bins, bands)) per frame, plus that of their means over
+    the example. ``pt``, ``pp``: power (batch, frames, bins) of the target and the output."""
+    et, ep = ops.matmul(pt, m), ops.matmul(pp, m)
+    per_frame = ops.mean(ops.abs(ops.log10(et + 1e-7) - ops.log10(ep + 1e-7)), axis=(1, 2))
+    overall = ops.mean(ops.abs(ops.log10(ops.mean(et, 1) + 1e-8) - ops.log10(ops.mean(ep, 1) + 1e-8)), axis=-1)
+    return per_frame + overall
+
+
 @keras.saving.register_keras_serializable(package="superres")
-class CutoffBandLoss(keras.losses.Loss):
+class CutoffBandLoss(TopBandLoss):
     """:class:`TopBandLoss` above each example's cutoff: the band a ``cgen`` generator writes.
 
     ``y_true`` (batch, samples, 2): the original, and the cutoff in Hz that its input was made with (constant
@@ -135,16 +141,13 @@ class CutoffBandLoss(keras.losses.Loss):
     """
 
     def __init__(self, band_weight=1.0, resolutions=TOP_BAND_RESOLUTIONS, name="cutoff_band", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.band_weight = float(band_weight)
-        self.resolutions = tuple(tuple(r) for r in resolutions)
+        super().__init__(band_weight, resolutions, name=name, **kwargs)
 
     def call(self, y_true, y_pred):
         from . import bandplan as bp
 
         y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
-        cutoff = ops.clip(y_true[:, 0, 1], bp.MIN_CUTOFF_HZ, bp.MAX_CUTOFF_HZ)
-        lo_hz = (ops.floor(cutoff / bp.BIN_HZ + 0.5) - bp.MERGE_BINS) * bp.BIN_HZ  # (batch,)
+        lo_hz = (bp.cutoff_bin(y_true[:, 0, 1], ops) - bp.MERGE_BINS) * bp.BIN_HZ  # (batch,)
         y_true, y_pred = y_true[..., 0], ops.squeeze(y_pred, -1)
         total = 0.0
         for i, (n_fft, hop) in enumerate(self.resolutions):
@@ -160,16 +163,8 @@ class CutoffBandLoss(keras.losses.Loss):
                 width = (22050.0 - lo_hz)[:, None]
                 band = ops.clip(ops.floor(rel / width * ENERGY_BANDS), 0, ENERGY_BANDS - 1)
                 m = ops.one_hot(ops.cast(band, "int32"), ENERGY_BANDS) * mask[..., None]  # (batch, bins, bands)
-                et, ep = ops.matmul(pt, m), ops.matmul(pp, m)
-                per_frame = ops.mean(ops.abs(ops.log10(et + 1e-7) - ops.log10(ep + 1e-7)), axis=(1, 2))
-                overall = ops.mean(ops.abs(ops.log10(ops.mean(et, 1) + 1e-8) - ops.log10(ops.mean(ep, 1) + 1e-8)),
-                                   axis=-1)
-                total = total + self.band_weight * (per_frame + overall)
+                total = total + self.band_weight * _band_energy_terms(pt, pp, m)
         return total / len(self.resolutions)
-
-    def get_config(self):
-        return {**super().get_config(), "band_weight": self.band_weight,
-                "resolutions": [list(r) for r in self.resolutions]}
 
 
 @keras.saving.register_keras_serializable(package="superres")

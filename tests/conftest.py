@@ -121,3 +121,20 @@ def pipeline(tmp_path_factory):
     d["predict_out"] = run_script("rnn-super-resolution.py", "--predict", "--model", d["model"],
                                   "--output", d["predicted"]).stdout
     return d
+
+
+@pytest.fixture(scope="session")
+def sinc_dataset(tmp_path_factory, pipeline):
+    """The pipeline's songs as the dataset the generators train on (sinc, PCM, 8192-step windows), built once."""
+    ds = tmp_path_factory.mktemp("sinc-dataset") / "ds"
+    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
+               "--encoding", "pcm", "--window", "8192")
+    return ds
+
+
+def train_one_epoch(dataset, model, flags):
+    """A tiny model trained on ``dataset`` for one epoch into ``model`` (in this process); returns the folder."""
+    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", dataset, "--model", model,
+                     "--epochs", "1", *flags).stdout
+    assert "best validation loss" in out
+    return model

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import ROOT, run_script, synth
+from conftest import ROOT, run_script, synth, train_one_epoch
 
 from superres import bandplan as bp
 from superres.audio import resample
@@ -133,17 +133,10 @@ def test_remade_inputs_tell_the_detected_cutoff_and_repeat_per_seed():
 
 
 @pytest.fixture(scope="module")
-def cgen_run(tmp_path_factory, pipeline):
+def cgen_run(tmp_path_factory, sinc_dataset):
     """The pipeline's songs as a PCM dataset, and a tiny cgen trained on it for one epoch."""
     tmp = tmp_path_factory.mktemp("cgen")
-    ds = tmp / "ds"
-    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
-               "--encoding", "pcm", "--window", "8192")
-    model = tmp / "cgen"
-    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model,
-                     "--epochs", "1", *CGEN_TINY).stdout
-    assert "best validation loss" in out
-    return {"dataset": ds, "model": model, "tmp": tmp}
+    return {"dataset": sinc_dataset, "model": train_one_epoch(sinc_dataset, tmp / "cgen", CGEN_TINY), "tmp": tmp}
 
 
 def test_cgen_trains_resumes_and_predicts_every_kind_without_tensorflow(cgen_run):

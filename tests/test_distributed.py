@@ -262,17 +262,13 @@ def test_tf_dataset_remakes_the_batches_of_one_process(remade, any_cutoff):
                     np.testing.assert_array_equal(np.concatenate([np.asarray(p[0]) for p in parts])[order], want_x)
 
 
-def test_two_workers_train_the_generators_like_one_process(pipeline, tmp_path, arch="cgen"):
+def test_two_workers_train_the_generators_like_one_process(sinc_dataset, tmp_path, arch="cgen"):
     """cgen remakes its inputs for every batch (gen's path is the same, its rows checked above): two workers remake
     the same batches from tf.data as one process does from its threads (each window's draw is seeded by the seed,
     the epoch and the window), so the epoch's losses agree within float rounding, and both workers end with the
     same weights. (Before Keras's extra on_epoch_end was accounted for, one process trained on epoch 1's
     batches in epoch 0: 2.8% apart.)"""
-    from conftest import run_script
-
-    ds = tmp_path / "ds"
-    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
-               "--encoding", "pcm", "--window", "8192")
+    ds = sinc_dataset
     flags = ["--arch", arch, "--dim", "8", "--blocks", "2", "--expand", "2", "--kernel", "5", "--lr", "2e-3",
              "--batch-size", "4"]
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]

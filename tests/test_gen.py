@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import ROOT, run_script, synth
+from conftest import ROOT, run_script, synth, train_one_epoch
 
 from superres import bandplan
 from superres.audio import sinc_upsample, to_int16
@@ -255,17 +255,10 @@ def test_remade_batches_draw_a_resampler_per_window_and_epoch():
 
 
 @pytest.fixture(scope="module")
-def gen_base(tmp_path_factory, pipeline):
+def gen_base(tmp_path_factory, sinc_dataset):
     """The pipeline's songs as a sinc dataset, and a tiny gen model trained on it for one epoch."""
-    tmp = tmp_path_factory.mktemp("gen")
-    ds = tmp / "ds"
-    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
-               "--encoding", "pcm", "--window", "8192")
-    model = tmp / "base"
-    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model,
-                     "--epochs", "1", *GEN_TINY).stdout
-    assert "best validation loss" in out
-    return {"dataset": ds, "model": model}
+    return {"dataset": sinc_dataset,
+            "model": train_one_epoch(sinc_dataset, tmp_path_factory.mktemp("gen") / "base", GEN_TINY)}
 
 
 def test_gen_pipeline_trains_resumes_and_predicts_without_tensorflow(tmp_path, pipeline, gen_base):

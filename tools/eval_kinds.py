@@ -54,15 +54,6 @@ def make_input(x, path, how):
         encode_audio(path, x, 44100, kind, value)
 
 
-def _lag(a, b, reach=4096):
-    """Frames by which ``b`` lags ``a`` (a codec's priming not trimmed by its container), by cross-correlation."""
-    n = min(len(a), len(b), 1 << 18)
-    fa, fb = np.fft.rfft(a[:n, 0], 2 * n), np.fft.rfft(b[:n, 0], 2 * n)
-    c = np.fft.irfft(np.conj(fa) * fb)
-    lags = np.concatenate([np.arange(0, reach), np.arange(-reach, 0)])
-    return int(lags[np.argmax(c[lags])])
-
-
 def _fit(x, n, shift=0):
     x = x[shift:] if shift > 0 else np.pad(x, ((-shift, 0), (0, 0)))
     return x[:n] if len(x) >= n else np.pad(x, ((0, n - len(x)), (0, 0)))
@@ -77,7 +68,9 @@ def score_kind(orig, inp, out, rate_in, rate_out, cutoff, visqol=None):
     n = len(orig)
     up = soxr.resample(inp, rate_in, 44100, "VHQ") if rate_in != 44100 else inp
     est = soxr.resample(out, rate_out, 44100, "VHQ") if rate_out != 44100 else out
-    shift = _lag(orig, up)
+    from superres.degrade import codec_lag
+
+    shift = codec_lag(orig[:, 0], up[:, 0])
     up, est = _fit(up, n, shift), _fit(est, n, shift)
     ref16, up16, est16 = (np.asarray(a) * 32768.0 for a in (orig, up, est))
     edge = min(cutoff, 22050 - 50)

@@ -17,14 +17,13 @@ import keras
 from keras import layers, ops
 
 from .. import bandplan as bp
-from .gen import build_core, core_of  # noqa: F401  (core_of: the same sub-model name)
-from .spectral import istft, stft
+from .gen import GenSynthesis, add_written_band, build_core, core_of  # noqa: F401  (core_of: the same sub-model)
+from .spectral import stft
 
 
 def _cutoff_bins(cutoff):
-    """Cutoff bins (batch,) float32 from cutoffs (batch, 1) in Hz, as :func:`superres.bandplan.cutoff_bin`."""
-    c = ops.clip(ops.cast(cutoff[:, 0], "float32"), bp.MIN_CUTOFF_HZ, bp.MAX_CUTOFF_HZ)
-    return ops.floor(c / bp.BIN_HZ + 0.5)
+    """Cutoff bins (batch,) float32 from cutoffs (batch, 1) in Hz (:func:`superres.bandplan.cutoff_bin`)."""
+    return bp.cutoff_bin(ops.cast(cutoff[:, 0], "float32"), ops)
 
 
 @keras.saving.register_keras_serializable(package="superres")
@@ -55,7 +54,7 @@ class CgenAnalysis(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="superres")
-class CgenSynthesis(layers.Layer):
+class CgenSynthesis(GenSynthesis):
     """Apply the log gains to the source bins over the written bins, add the difference to the input.
 
     Inputs: the signal (batch, samples), the cutoff (batch, 1), the source's and the input's bins (four tensors
@@ -67,15 +66,7 @@ class CgenSynthesis(layers.Layer):
         _, written, offset = bp.any_plan(_cutoff_bins(cutoff), ops)
         written, offset = ops.expand_dims(written, 1), ops.expand_dims(offset, 1)
         gain = ops.exp(ops.clip(log_gain + offset, bp.MIN_LOG_GAIN, bp.MAX_LOG_GAIN))
-        d_re, d_im = (src_re * gain - in_re) * written, (src_im * gain - in_im) * written
-        below = ops.repeat(ops.zeros_like(d_re[..., :1]), bp.ANY_LO, axis=-1)
-        delta = istft(ops.concatenate([below, d_re], -1), ops.concatenate([below, d_im], -1), bp.FFT, bp.HOP,
-                      x.shape[-1] if x.shape[-1] is not None else ops.shape(x)[-1])
-        return ops.expand_dims(x + delta, -1)
-
-    def compute_output_spec(self, inputs):
-        x = inputs[0]
-        return keras.KerasTensor((*x.shape, 1), dtype=self.compute_dtype)
+        return add_written_band(x, (src_re * gain - in_re) * written, (src_im * gain - in_im) * written, bp.ANY_LO)
 
 
 def build_cgen(window=None, dim=96, blocks=4, expand=3, kernel=7):

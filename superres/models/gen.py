@@ -62,16 +62,21 @@ class GenSynthesis(layers.Layer):
         x, src_re, src_im, in_re, in_im, log_gain = inputs
         offset = ops.convert_to_tensor(bp.log_gain_offset(), dtype=x.dtype)
         gain = ops.exp(ops.clip(log_gain + offset, bp.MIN_LOG_GAIN, bp.MAX_LOG_GAIN))
-        d_re, d_im = src_re * gain - in_re, src_im * gain - in_im
-        zeros = ops.zeros_like(d_re[..., :1])
-        below = ops.repeat(zeros, bp.MERGE_LO, axis=-1)
-        delta = istft(ops.concatenate([below, d_re], -1), ops.concatenate([below, d_im], -1), bp.FFT, bp.HOP,
-                      x.shape[-1] if x.shape[-1] is not None else ops.shape(x)[-1])
-        return ops.expand_dims(x + delta, -1)
+        return add_written_band(x, src_re * gain - in_re, src_im * gain - in_im, bp.MERGE_LO)
 
     def compute_output_spec(self, inputs):
         x = inputs[0]
         return keras.KerasTensor((*x.shape, 1), dtype=self.compute_dtype)
+
+
+def add_written_band(x, d_re, d_im, lo):
+    """The input plus the inverse STFT of what the generator writes: ``x`` (batch, samples) and the difference
+    spectra of bins ``lo..FFT/2`` (batch, frames, bins) -> (batch, samples, 1); bins below ``lo`` are left as they
+    are. Shared by ``gen``'s and ``cgen``'s synthesis."""
+    below = ops.repeat(ops.zeros_like(d_re[..., :1]), lo, axis=-1)
+    delta = istft(ops.concatenate([below, d_re], -1), ops.concatenate([below, d_im], -1), bp.FFT, bp.HOP,
+                  x.shape[-1] if x.shape[-1] is not None else ops.shape(x)[-1])
+    return ops.expand_dims(x + delta, -1)
 
 
 def build_core(dim=96, blocks=4, expand=3, kernel=7, name="core", in_bins=bp.LOW_BINS, out_bins=bp.TOP_BINS):
