@@ -51,9 +51,14 @@ def analysis(frames):
 def low_band_features(spec):
     """The backbone's input (:func:`superres.bandplan.features`) of spectra (frames, >= LOW_BINS) complex64:
     float32 (frames, LOW_BINS), computed in place of one temporary."""
-    low = spec[:, :bp.LOW_BINS]
-    out = np.square(low.real)
-    out += np.square(low.imag)
+    return _features_into(spec[:, :bp.LOW_BINS], np.empty(spec[:, :bp.LOW_BINS].shape, np.float32))
+
+
+def _features_into(spec, out):
+    """:func:`superres.bandplan.features` of the power of ``spec`` (frames, bins) complex64, computed in ``out``
+    (frames, bins) float32 without other temporaries; returns ``out``."""
+    np.square(spec.real, out=out)
+    out += np.square(spec.imag)
     out += np.float32(bp.POWER_FLOOR)
     np.log(out, out=out)
     out *= _LN_SCALE
@@ -120,14 +125,7 @@ class CutoffPlan:
 
     def features(self, spec):
         out = np.empty((spec.shape[0], 2 * bp.ALL_BINS), np.float32)
-        power = out[:, :bp.ALL_BINS]
-        np.square(spec.real, out=power)
-        power += np.square(spec.imag)
-        power += np.float32(bp.POWER_FLOOR)
-        np.log(power, out=power)
-        power *= _LN_SCALE
-        power += np.float32(bp.FEATURE_OFFSET)
-        power[:, self.kc:] = self.silence
+        _features_into(spec, out[:, :bp.ALL_BINS])[:, self.kc:] = self.silence
         out[:, bp.ALL_BINS:] = self.mask
         return out
 
