@@ -495,7 +495,9 @@ def atomic_output(path):
 
 
 def quantize(x, subtype):
-    """Float samples in [-1, 1) -> the array to hand libsndfile for ``subtype``, rounded and clipped.
+    """Float samples, full scale 1.0 -> the array to hand libsndfile for ``subtype``: integers rounded and
+    clipped at full scale; floats as they are, peaks past full scale included (a float file holds them, and a
+    decoded lossy file has them).
 
     Parameters
     ----------
@@ -506,7 +508,7 @@ def quantize(x, subtype):
     -------
     ndarray
         int16 for PCM_16 (:func:`to_int16`); int32 holding the 24-bit value in its top three bytes for PCM_24
-        (libsndfile keeps those bytes, so nothing is rounded twice); float32 in [-1, 1] for FLOAT.
+        (libsndfile keeps those bytes, so nothing is rounded twice); float32 for FLOAT.
     """
     if subtype == "PCM_16":
         return to_int16(x)
@@ -514,14 +516,14 @@ def quantize(x, subtype):
         return (np.clip(np.rint(np.asarray(x, np.float64) * 2.0 ** 23), -2 ** 23, 2 ** 23 - 1)
                 .astype(np.int32) << 8)
     if subtype == "FLOAT":
-        return np.clip(np.asarray(x, np.float32), -1.0, 1.0)
+        return np.asarray(x, np.float32)
     raise ValueError(f"unknown subtype {subtype!r}")
 
 
 #: Per output subtype: the largest and smallest float sample that :func:`quantize` keeps unclipped.
 _FULL_SCALE = {"PCM_16": ((2 ** 15 - 0.5) / 2 ** 15, -(2 ** 15 + 0.5) / 2 ** 15),
                "PCM_24": ((2 ** 23 - 0.5) / 2 ** 23, -(2 ** 23 + 0.5) / 2 ** 23),
-               "FLOAT": (1.0, -1.0)}
+               "FLOAT": (np.inf, -np.inf)}
 
 
 def clipped_samples(x, subtype):

@@ -24,6 +24,13 @@ CODECS = {"mp3": ("libmp3lame", ".mp3", None), "aac": ("aac", ".m4a", None), "op
           "alac": ("alac", ".m4a", None), "wma": ("wmav2", ".wma", None), "flac": ("flac", ".flac", None)}
 
 
+#: FFmpeg's codec property flag of a lossy codec (AV_CODEC_PROP_LOSSY).
+_LOSSY = 2
+#: A lossless decoder's sample format -> the libsndfile subtype of that precision (ALAC decodes 20 and 24 bits
+#: to 32-bit integers).
+_PRECISION = {"u8": "PCM_16", "s16": "PCM_16", "s32": "PCM_24", "flt": "FLOAT", "dbl": "DOUBLE"}
+
+
 @dataclass(frozen=True)
 class AvInfo:
     """What :func:`av_info` read: the fields of ``soundfile.info`` the package uses."""
@@ -33,6 +40,8 @@ class AvInfo:
     frames: int
     subtype: str
     format: str
+    #: Decoded from a lossy codec: its samples are the decoder's floats, with no bit depth of their own.
+    lossy: bool = False
 
     @property
     def duration(self):
@@ -86,9 +95,12 @@ def av_info(path):
     av, container = _open(path)
     with container:
         stream = container.streams.audio[0]
-        rate, channels, codec = stream.rate, stream.codec_context.channels, stream.codec_context.name
+        ctx = stream.codec_context
+        rate, channels, codec = stream.rate, ctx.channels, ctx.name
+        lossy = bool(ctx.codec.properties & _LOSSY)
+        subtype = codec.upper() if lossy else _PRECISION.get(ctx.format.name.rstrip("p"), "PCM_16")
     frames = sum(x.shape[0] for x in _decoded(path))
-    return AvInfo(int(rate), int(channels), int(frames), codec.upper(), Path(path).suffix.lstrip(".").upper())
+    return AvInfo(int(rate), int(channels), int(frames), subtype, Path(path).suffix.lstrip(".").upper(), lossy)
 
 
 def av_blocks(path, block):

@@ -171,9 +171,13 @@ class GenStream:
         The rate of the blocks pushed, Hz: they are sinc-interpolated (soxr VHQ) to 44.1 kHz.
     plan : FixedPlan or CutoffPlan
         The band plan (default ``gen``'s).
+    ceiling : float, optional
+        Keep the generated band from taking samples past this magnitude
+        (:class:`superres.splice.Headroom`); None: no limit.
     """
 
-    def __init__(self, core, context, channels, step_frames=8192, threads=None, rate=LOW_RATE, plan=_FIXED):
+    def __init__(self, core, context, channels, step_frames=8192, threads=None, rate=LOW_RATE, plan=_FIXED,
+                 ceiling=None):
         self.core, self.context, self.channels = core, int(context), channels
         self.step_frames = max(1, int(step_frames))
         # Work runs in threads, a channel or a part of one each: FFTs, numpy's arithmetic and ONNX Runtime
@@ -194,6 +198,11 @@ class GenStream:
         self.out_pos = 0  # first output sample not yet returned
         self.t_done = 0  # frames whose top band is in ``acc``
         self.pushed = 0  # output samples the stream will have (high_frames of the frames pushed)
+        self.headroom = None
+        if ceiling is not None:
+            from .splice import Headroom
+
+            self.headroom = Headroom(channels, ceiling)
 
     @property
     def available(self):
@@ -220,7 +229,7 @@ class GenStream:
             self._append(np.zeros((n - self.available, self.channels)))
         if n > _HALF:  # shorter signals cannot be reflect-padded (nor can Keras's STFT): no top band
             self._run(n // bp.HOP, end=n)
-        return self._emit(n)
+        return self._emit(n, end=True)
 
     def _append(self, x):
         if x.shape[0]:
@@ -286,15 +295,21 @@ class GenStream:
             self.sig = self.sig[keep_from - self.sig0:]
             self.sig0 = keep_from
 
-    def _emit(self, upto):
+    def _emit(self, upto, end=False):
         n = max(0, min(upto, self.pushed, self.available) - self.out_pos)
         if n == 0:
-            return np.zeros((0, self.channels))
+            empty = np.zeros((0, self.channels))
+            return self.headroom.push(empty, empty, end=True) if self.headroom is not None and end else empty
         lo = self.out_pos - self.sig0
-        out = self.sig[lo:lo + n].copy()
         a = self.out_pos - self.acc0
         top = self.acc[:, a:a + n]
-        out[:top.shape[1]] += top.T
+        if self.headroom is not None:
+            added = np.zeros((n, self.channels))
+            added[:top.shape[1]] = top.T
+            out = self.headroom.push(self.sig[lo:lo + n], added, end)
+        else:
+            out = self.sig[lo:lo + n].copy()
+            out[:top.shape[1]] += top.T
         self.out_pos += n
         self.acc = self.acc[:, max(0, self.out_pos - self.acc0):]
         self.acc0 = max(self.acc0, self.out_pos)

@@ -29,7 +29,7 @@ from .errors import UserError, check_interrupted, to_stderr
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path, resolved,
                        write_json_atomic)
 from .scan import DEFAULT_SCAN_DIR, load_scan
-from .splice import splice_blocks
+from .splice import CEILING, splice_blocks
 from .runs import arch_keys, default_model_dir, input_rate, load_config, model_path
 
 
@@ -307,11 +307,13 @@ class Predictor:
         check_inference_fits(config, self.window, self.batch_size)  # before a batch of that size is allocated
         self.model = inference_network(model, config, runtime, self.window)
 
-    def stream(self, channels, rate=None, cutoff=None):
+    def stream(self, channels, rate=None, cutoff=None, ceiling=None):
         """A stream upsampler for ``channels`` channels: ``push(block)``, then ``finish()``.
 
         ``rate`` and ``cutoff`` (Hz): the input's, for a network told the cutoff (``cgen``, which needs both);
-        the others take :attr:`rate` and their own band.
+        the others take :attr:`rate` and their own band. ``ceiling``: for the networks that add a band to the
+        input's sinc interpolation (``gen``, ``cgen``), keep the added band from taking samples past it
+        (:class:`superres.splice.Headroom`); the others' output is the network's as it is.
         """
         if architecture(self.config).frame_stream:
             from .genstream import CutoffPlan, GenStream
@@ -321,7 +323,7 @@ class Predictor:
             plan = {"plan": CutoffPlan(cutoff), "rate": rate} if self.any_cutoff else {}
             # Keras's predict is not meant to be called from several threads at once: one job at a time there.
             return GenStream(self.core, self.context, channels, threads=1 if self.runtime == "keras" else None,
-                             **plan)
+                             ceiling=ceiling, **plan)
         return StreamUpsampler(self.model, self.window, self.hop, channels, self.batch_size, self.input_kind,
                                self.rate)
 
@@ -330,15 +332,15 @@ class Predictor:
         kHz."""
         return to_int16(np.concatenate(list(self.blocks([x_low], x_low.shape[1]))))
 
-    def blocks(self, low_blocks, channels, rate=None, cutoff=None):
+    def blocks(self, low_blocks, channels, rate=None, cutoff=None, ceiling=None):
         """Upsample a stream: int16 blocks (n, channels) at :attr:`rate` in (or, for a network told the cutoff,
         float or int16 blocks at ``rate`` with their ``cutoff``), float64 44.1 kHz blocks out.
 
         The one loop behind files (:func:`predict_file`), arrays (:meth:`array`) and the Python API
         (:func:`superres.api.upsample`). The output has exactly :func:`superres.audio.high_frames` of the frames
-        pushed in (twice them at 22.05 kHz).
+        pushed in (twice them at 22.05 kHz). ``ceiling``: see :meth:`stream`.
         """
-        up = self.stream(channels, rate, cutoff)
+        up = self.stream(channels, rate, cutoff, ceiling)
         for x in low_blocks:
             yield up.push(x)
         yield up.finish()
@@ -396,14 +398,21 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
 
 
 #: Output sample format by the input's (``--subtype same``): its bit depth, 32-bit float for float and 32-bit
-#: integer inputs, 16-bit for 8-bit and for decoded lossy files.
+#: integer inputs, 16-bit for 8-bit ones.
 SAME_SUBTYPE = {"PCM_24": "PCM_24", "PCM_32": "FLOAT", "FLOAT": "FLOAT", "DOUBLE": "FLOAT"}
+#: libsndfile's lossy subtypes (PyAV's lossy codecs say so themselves: ``AvInfo.lossy``).
+LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"}
 
 
 def same_subtype(info, out_path=None):
     """The output sample format that keeps the precision of a file with ``info`` (see :data:`SAME_SUBTYPE`); a
-    FLAC output, which holds no float, gets 24 bits for a float input."""
-    subtype = SAME_SUBTYPE.get(info.subtype, "PCM_16")
+    FLAC output, which holds no float, gets 24 bits for a float input.
+
+    A decoded lossy file (MP3, AAC, Opus, Vorbis, WMA) is the decoder's float samples, peaks past full scale
+    included: it is written as float too. Rounding it to 16 bits would add noise to its quiet passages and
+    clip its peaks; 16 bits is ``--subtype 16``."""
+    lossy = getattr(info, "lossy", False) or info.subtype in LOSSY_SUBTYPES
+    subtype = "FLOAT" if lossy else SAME_SUBTYPE.get(info.subtype, "PCM_16")
     if subtype == "FLOAT" and out_path is not None and Path(out_path).suffix.lower() == ".flac":
         return "PCM_24"
     return subtype
@@ -520,17 +529,19 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
                     progress(x.shape[0] / rate_out)
             yield x
 
+    # What the network adds never takes a sample past full scale (after --gain), where the real band is not.
+    ceiling = CEILING / gain
     if mode == "unchanged":
         outputs = real()
     elif mode == "network":
-        outputs = predictor.blocks(inputs(), channels)
+        outputs = predictor.blocks(inputs(), channels, ceiling=ceiling)
     else:
         generated = predictor.blocks(inputs(), channels, rate_net, bw.cutoff)
         if rate_out != HIGH_RATE:
             n44 = high_frames(-(-info.frames * rate_net // rate_in), rate_net)
             generated = resample_blocks(generated, HIGH_RATE, rate_out, channels, n44, block, "float64")
         outputs = splice_blocks(exact_blocks(real(), 0, total, block), exact_blocks(generated, 0, total, block),
-                                rate_out, bw.cutoff, channels, total)
+                                rate_out, bw.cutoff, channels, total, ceiling)
     with open_atomic_writer(out_path, rate_out, channels, subtype) as out, ThreadPoolExecutor(1) as writer:
         # Each block is quantized and written in a thread (numpy and libsndfile release the GIL) while the next
         # one is read and computed; at most two blocks wait, in order, and a write error stops the loop.
@@ -551,12 +562,16 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
             if mode != "unchanged" else f"note  {in_path}: the audio is all silence")
     out_clipped = counts["out_clipped"]
     peak_dbfs = 20 * np.log10(counts["out_peak"]) if counts["out_peak"] > 0 else -np.inf
+    # The gain that brings the peak just under full scale, rounded down to 0.1 dB.
+    keep = gain_db - np.ceil(peak_dbfs * 10) / 10 if np.isfinite(peak_dbfs) else gain_db
     if log and out_clipped:
         samples = total * channels
-        # The gain that brings the peak just under full scale, rounded down to 0.1 dB.
-        keep = gain_db - np.ceil(peak_dbfs * 10) / 10
         log(f"note  {out_path}: {out_clipped} of {samples} output samples ({100 * out_clipped / samples:.2g}%) "
-            f"clipped at full scale (peak {peak_dbfs:+.1f} dBFS before clipping); --gain {keep:.1f} keeps them")
+            f"clipped at full scale (peak {peak_dbfs:+.1f} dBFS before clipping); --gain {keep:.1f} or "
+            "--subtype float keeps them")
+    elif log and peak_dbfs > 0:
+        log(f"note  {out_path}: peak {peak_dbfs:+.1f} dBFS, kept past full scale in the float output (as the "
+            f"input has it); a player may clip it, --gain {keep:.1f} brings it under")
     return {"input": str(in_path), "output": out_path.name, "input_rate": rate_in, "rate": rate_out,
             "channels": channels, "frames_in": int(info.frames), "frames_out": int(total), "subtype": subtype,
             "hop": predictor.hop, "cutoff_hz": round(float(bw.cutoff), 1), "cutoff_given": cutoff not in

@@ -5,6 +5,12 @@ transition runs over the last few hundred Hz below the cutoff. Below the transit
 signal to within the stopband (-130 dB of the difference between the two), above the cutoff it is the
 generated band, and across the transition the two are crossfaded with complementary gains (the highpass and
 its complement sum to one), so nothing is lost or doubled at the join.
+
+The band added on top of the real one can take a loud input's peaks past full scale, where an integer output
+would clip the real band with it. :class:`Headroom` keeps it from doing so: where ``real + added`` would pass
+:data:`CEILING`, the added band alone is lowered there, by a gain that falls and recovers over a few
+milliseconds. The real band is never changed; where it is past full scale by itself (a decoded lossy file's
+overshoots) nothing is added on top.
 """
 
 import numpy as np
@@ -15,6 +21,12 @@ STOPBAND_DB = 130.0
 #: Width of the crossfade below the cutoff: this share of the cutoff, at least ``MIN_TRANSITION_HZ``.
 TRANSITION = 0.04
 MIN_TRANSITION_HZ = 300.0
+#: The largest magnitude :class:`Headroom` lets the added band take a sample to: the largest a 16-bit output
+#: holds (32767 / 32768), so no output format clips what the band adds.
+CEILING = 32767 / 32768
+#: Frames over which the added band's gain falls before a peak, and as many after which it recovers
+#: (1.5 ms at 44.1 kHz: short enough to leave the band's level alone elsewhere, long enough not to click).
+HEADROOM_FRAMES = 64
 
 
 def highpass(rate, cutoff):
@@ -25,6 +37,63 @@ def highpass(rate, cutoff):
     taps, beta = scipy.signal.kaiserord(STOPBAND_DB, width / (rate / 2))
     taps += 1 - taps % 2  # odd: a whole-sample delay, and a highpass needs it
     return scipy.signal.firwin(taps, cutoff - width / 2, window=("kaiser", beta), pass_zero=False, fs=rate)
+
+
+class Headroom:
+    """``real + g * added`` in a stream, with the largest smooth gain ``0 <= g <= 1`` that keeps each sample
+    within ``ceiling`` where ``real`` alone is (one gain for all channels, so the added band's image stays).
+
+    The gain a sample needs is taken down to its minimum over ``width`` frames either side, then averaged over
+    as many: the result is never above what any sample needs, and moves over ``2 width + 1`` frames. Output
+    frames lag the input by ``2 width`` until the stream ends.
+
+    Parameters
+    ----------
+    channels : int
+    ceiling : float
+        Full scale 1.0.
+    width : int
+        Frames.
+    """
+
+    def __init__(self, channels, ceiling=CEILING, width=HEADROOM_FRAMES):
+        self.ceiling, self.w = float(ceiling), int(width)
+        self.real = np.zeros((0, channels))
+        self.added = np.zeros((0, channels))
+        # The needed gains of the 2 w frames before the pending ones (1 before the stream's start).
+        self.need = np.ones(2 * self.w)
+
+    def _needed(self, real, added):
+        """Per frame, the largest gain of ``added`` that keeps every channel within the ceiling (0 where the
+        real band alone is past it)."""
+        c = self.ceiling
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room = np.where(added > 0, (c - real) / added, np.where(added < 0, (-c - real) / added, np.inf))
+        g = np.clip(room, 0.0, 1.0)
+        g[np.abs(real) > c] = 0.0
+        return g.min(axis=1, initial=1.0)
+
+    def push(self, real, added, end=False):
+        """Add frames of both parts (n, channels) float64; return the output frames now final. ``end``: the
+        last frames, all of the rest is returned."""
+        self.real = np.concatenate([self.real, real])
+        self.added = np.concatenate([self.added, added])
+        # ``need``: the 2 w frames before the pending ones, then the pending ones (and, at the end, 2 w ones:
+        # nothing is needed after it). Pending frame i is need[2 w + i]; its gain reads need[i .. i + 4 w].
+        need = np.concatenate([self.need, self._needed(real, added)] + ([np.ones(2 * self.w)] if end else []))
+        ready = max(0, need.shape[0] - 4 * self.w)
+        if need[:ready + 4 * self.w].min(initial=1.0) >= 1.0:  # the common case: nothing to lower
+            y = self.real[:ready] + self.added[:ready]
+        else:
+            from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+            k = 2 * self.w + 1
+            g = uniform_filter1d(minimum_filter1d(need, k, mode="nearest"), k, mode="nearest")
+            g = np.clip(g[2 * self.w:2 * self.w + ready], 0.0, 1.0)  # the running mean rounds by 1e-15
+            y = self.real[:ready] + g[:, None] * self.added[:ready]
+        self.real, self.added = self.real[ready:], self.added[ready:]
+        self.need = need[ready:]
+        return y
 
 
 class BandSplice:
@@ -43,10 +112,13 @@ class BandSplice:
     channels : int
     total : int
         Frames of each stream (and of the output).
+    ceiling : float, optional
+        Keep the generated band from taking samples past this magnitude (:class:`Headroom`); None: no limit.
     """
 
-    def __init__(self, rate, cutoff, channels, total):
+    def __init__(self, rate, cutoff, channels, total, ceiling=None):
         self.h = highpass(rate, cutoff)
+        self.headroom = Headroom(channels, ceiling) if ceiling is not None else None
         self.delay = (self.h.shape[0] - 1) // 2
         self.channels, self.total = channels, total
         self.real = np.zeros((0, channels))  # real samples from output frame ``done`` on
@@ -95,15 +167,17 @@ class BandSplice:
             short = self.last.shape[0] <= self.delay
             self._filter(np.zeros((self.delay, self.channels)) if short else self.last[-2::-1][:self.delay])
         n = min(self.real.shape[0], self.conv.shape[0], self.total - self.done)
-        y = self.real[:n] + self.conv[:n]
+        real, added = self.real[:n], self.conv[:n]
         self.real, self.conv = self.real[n:], self.conv[n:]
         self.done += n
-        return y
+        if self.headroom is not None:
+            return self.headroom.push(real, added, end=self.done >= self.total)
+        return real + added
 
 
-def splice_blocks(real_blocks, generated_blocks, rate, cutoff, channels, total):
+def splice_blocks(real_blocks, generated_blocks, rate, cutoff, channels, total, ceiling=None):
     """:class:`BandSplice` over two streams of equal blocks; yields the output, ``total`` frames in all."""
-    splice = BandSplice(rate, cutoff, channels, total)
+    splice = BandSplice(rate, cutoff, channels, total, ceiling)
     for r, g in zip(real_blocks, generated_blocks):
         y = splice.push(r, g)
         if y.shape[0]:

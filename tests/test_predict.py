@@ -241,29 +241,51 @@ def test_stream_memory_does_not_grow_with_length(model):
     assert long < 1.3 * short + 1e6, (short, long)
 
 
-def test_output_samples_clipped_after_the_top_band_is_added_are_counted_and_a_gain_keeps_them(tmp_path):
-    # A 3 kHz square wave at 0.999 of full scale: its restored harmonics (and sinc's ringing) overshoot.
+def test_the_restored_band_never_takes_a_sample_past_full_scale_and_the_inputs_own_overs_are_counted(tmp_path):
+    # A 3 kHz square wave at 0.999 of full scale: the band restored above it overshoots its flat tops, and
+    # the input's own sinc interpolation rings past full scale at every edge (Gibbs).
+    from superres.metrics import score_arrays
+    from superres.predict import open_predictor
+    from superres.runs import default_model_dir
+    from superres.splice import CEILING
+
     t = np.arange(3 * 22050) / 22050
     sf.write(tmp_path / "square.wav", 0.999 * np.sign(np.sin(2 * np.pi * 3000 * t)), 22050, subtype="PCM_16")
-    from superres.runs import default_model_dir
+    x, _ = sf.read(tmp_path / "square.wav", always_2d=True)
+    real = soxr.resample(x, 22050, 44100, "VHQ")  # the real band, as the generator's stream interpolates it
+    predictor = open_predictor(default_model_dir())  # the pretrained generator, on ONNX Runtime
+    free = np.concatenate(list(predictor.blocks([to_int16(x)], 1)))  # the network's output, no headroom
+    inside = np.abs(real) <= CEILING
+    assert np.count_nonzero(np.abs(free[inside]) > CEILING) > 1000  # what there is to keep from clipping
 
-    model = ["--model", default_model_dir()]  # the pretrained generator, on ONNX Runtime
+    model = ["--model", default_model_dir()]
     proc = run_script("rnn-super-resolution.py", "--predict", *model, tmp_path / "square.wav", "--output",
                       tmp_path / "a", "--subtype", "float")
     y, _ = sf.read(tmp_path / "a" / "square.wav", always_2d=True)
     entry = json.loads((tmp_path / "a" / "manifest.json").read_text())["files"][0]
-    # Float output is clipped to [-1, 1]: the samples at full scale are the clipped ones, counted and said.
-    at_full_scale = int(np.count_nonzero(np.abs(y) >= 1.0))
-    assert entry["clipped"] == at_full_scale > 10000 and entry["peak_dbfs"] > 0
-    note = next(line for line in proc.stdout.splitlines() if "clipped at full scale" in line)
-    assert f"{at_full_scale} of {y.size} output samples" in note
+    # Where the real band is within full scale, so is the output; where it is past it, nothing is added.
+    assert np.abs(y[inside]).max() <= CEILING + 1e-7
+    np.testing.assert_allclose(y[~inside], real[~inside], atol=1e-6)
+    assert np.count_nonzero(~inside) > 1000
+    # The float output keeps those overs, says so and clips nothing.
+    assert entry["clipped"] == 0 and entry["peak_dbfs"] == pytest.approx(20 * np.log10(np.abs(y).max()), abs=0.01)
+    assert entry["peak_dbfs"] > 0.3
+    note = next(line for line in proc.stdout.splitlines() if "kept past full scale" in line)
     gain = float(note.split("--gain ")[1].split()[0])
     assert gain == pytest.approx(-np.ceil(entry["peak_dbfs"] * 10) / 10, abs=0.051)
-    # The gain it names keeps every sample, and is a plain gain on the same output.
+
+    # 16 bits (the input's): the real band's overs are clipped, counted and said, with the gain that keeps them.
     proc = run_script("rnn-super-resolution.py", "--predict", *model, tmp_path / "square.wav", "--output",
-                      tmp_path / "b", "--subtype", "float", "--gain", str(gain))
-    z, _ = sf.read(tmp_path / "b" / "square.wav", always_2d=True)
-    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["files"][0]["clipped"] == 0
+                      tmp_path / "b")
+    entry = json.loads((tmp_path / "b" / "manifest.json").read_text())["files"][0]
+    assert entry["subtype"] == "PCM_16" and entry["clipped"] == np.count_nonzero(np.abs(y) > 32767.5 / 32768)
+    note = next(line for line in proc.stdout.splitlines() if "clipped at full scale" in line)
+    assert f"{entry['clipped']} of {y.size} output samples" in note and f"--gain {gain:.1f}" in note
+    proc = run_script("rnn-super-resolution.py", "--predict", *model, tmp_path / "square.wav", "--output",
+                      tmp_path / "c", "--gain", str(gain))
+    z, _ = sf.read(tmp_path / "c" / "square.wav", always_2d=True)
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["files"][0]["clipped"] == 0
     assert "clipped at full scale" not in proc.stdout and np.abs(z).max() < 1.0
-    kept = np.abs(y) < 1.0
-    np.testing.assert_allclose(z[kept], y[kept] * 10 ** (gain / 20), atol=1e-6)
+    # Below the restored band the output is the real band, the gain a plain gain on it.
+    g = 10 ** (gain / 20)
+    assert score_arrays(g * real * 32768, z * 32768, 44100, edge=9000).snr_low_band() > 60

@@ -143,6 +143,9 @@ def test_every_kind_keeps_its_real_band_and_gets_the_output_rate_it_should(input
         kept = snr_db(band(xr, r, 0, keep), band(y, r, 0, keep))
         assert kept >= 50, (name, kept)
         assert entry["done"] == ("network" if name == "rate22.wav" else "spliced"), name
+        # A decoded lossy file is the decoder's floats: written as float, not rounded to 16 bits.
+        lossy = src.suffix in (".m4a", ".mp3", ".opus")
+        assert sf.info(out / name).subtype == entry["subtype"] == ("FLOAT" if lossy else "PCM_16"), name
     # The codecs are read, measured and restored above their cutoff.
     assert 16000 <= manifest["mp3.wav"]["cutoff_hz"] <= 17200 and 16800 <= manifest["aac.wav"]["cutoff_hz"] <= 17700
     assert manifest["opus.wav"]["cutoff_hz"] < 13000
@@ -188,3 +191,90 @@ def test_scan_reads_every_format(tmp_path):
     assert rate == 22050 and low.shape[0] == MUSIC.shape[0] // 2
     # ALAC is lossless: its 22.05 kHz copy is the original's.
     np.testing.assert_allclose(low, soxr.resample(MUSIC, 44100, 22050, "VHQ"), atol=2e-4)
+
+
+def test_a_lossy_files_peaks_past_full_scale_are_written_as_decoded(tmp_path):
+    # A loud master (noise limited at full scale) through AAC at 256 kbps: its decoder overshoots full scale;
+    # nothing is missing above 19 kHz, so it is written as it is -- the decoded floats, peaks included.
+    loud = np.clip(NOISE * 4, -0.99, 0.99)
+    encode_audio(tmp_path / "loud.m4a", loud, 44100, "aac", 256000)
+    x = decoded(tmp_path / "loud.m4a")
+    assert np.abs(x).max() > 1.0  # what there is to keep
+    run_script("rnn-super-resolution.py", "--predict", *DEFAULT, tmp_path / "loud.m4a", "--output", tmp_path / "o")
+    entry = json.loads((tmp_path / "o" / "manifest.json").read_text())["files"][0]
+    y, _ = sf.read(tmp_path / "o" / "loud.wav", always_2d=True)
+    assert entry["done"] == "unchanged" and entry["clipped"] == 0 and entry["subtype"] == "FLOAT"
+    np.testing.assert_array_equal(y, x.astype(np.float32))
+    # Asked for 16 bits, the overs are clipped and counted.
+    run_script("rnn-super-resolution.py", "--predict", *DEFAULT, tmp_path / "loud.m4a", "--output", tmp_path / "p",
+               "--subtype", "16")
+    entry = json.loads((tmp_path / "p" / "manifest.json").read_text())["files"][0]
+    assert entry["clipped"] == np.count_nonzero(np.abs(x) > 32767.5 / 32768) > 0
+
+
+@pytest.mark.parametrize("fmt, expect", [("s16p", "PCM_16"), ("s32p", "PCM_24")])
+def test_alac_keeps_its_bit_depth(tmp_path, fmt, expect):
+    import av
+
+    from superres.audio import audio_info
+    from superres.predict import same_subtype
+
+    path = tmp_path / "a.m4a"
+    x = (NOISE * 2 ** 15).astype(np.int16) if fmt == "s16p" else (NOISE * 2 ** 23).astype(np.int32) << 8
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("alac", rate=44100, layout="stereo")
+        stream.format = fmt
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T), format=fmt, layout="stereo")
+        frame.rate = 44100
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    info = audio_info(path)
+    assert not info.lossy and info.subtype == expect and same_subtype(info, "o.wav") == expect
+    y = decoded(path)
+    scale = 2 ** 15 if fmt == "s16p" else 2 ** 31
+    np.testing.assert_array_equal(np.rint(y * scale), x)  # lossless, every bit
+
+
+def test_the_output_precision_follows_the_inputs():
+    from types import SimpleNamespace
+
+    from superres.predict import same_subtype
+
+    def info(subtype, lossy=False):
+        return SimpleNamespace(subtype=subtype, lossy=lossy)
+
+    assert [same_subtype(info(s)) for s in ("PCM_16", "PCM_U8", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")] == \
+        ["PCM_16", "PCM_16", "PCM_24", "FLOAT", "FLOAT", "FLOAT"]
+    for lossy in (info("MPEG_LAYER_III"), info("VORBIS"), info("OPUS"), info("AAC", True), info("WMAV2", True)):
+        assert same_subtype(lossy, "o.wav") == "FLOAT" and same_subtype(lossy, "o.flac") == "PCM_24"
+
+
+def test_headroom_lowers_only_the_added_band_smoothly_and_streams_exactly():
+    from superres.splice import CEILING, HEADROOM_FRAMES, Headroom
+
+    rng = np.random.default_rng(4)
+    n = 20000
+    t = np.arange(n) / 44100
+    real = np.stack([0.9 * np.sin(2 * np.pi * 50 * t), 0.8 * np.sin(2 * np.pi * 70 * t)], 1)
+    real[12000:12010, 0] = 1.05  # the real band past full scale by itself
+    added = 0.25 * rng.standard_normal((n, 2))
+    added[:3000] *= 0.01  # a stretch where nothing needs lowering
+    whole = Headroom(2).push(real, added, end=True)
+    assert whole.shape == real.shape
+    g = np.median((whole - real) / added, axis=1)  # one gain for both channels
+    np.testing.assert_allclose(whole, real + g[:, None] * added, atol=1e-12)
+    inside = (np.abs(real) <= CEILING).all(axis=1)
+    assert np.abs(whole[inside]).max() <= CEILING + 1e-12  # never past full scale where the real band is not
+    assert np.all(g[~inside] == 0) and np.all((-1e-9 <= g) & (g <= 1 + 1e-9))
+    assert np.count_nonzero(np.abs(real + added)[inside] > CEILING) > 100  # and it had to act
+    np.testing.assert_array_equal(whole[:2000], (real + added)[:2000])  # untouched where nothing is needed
+    assert np.abs(np.diff(g)).max() <= 1 / (2 * HEADROOM_FRAMES + 1) + 1e-12  # falls and recovers, no step
+    # Streamed in any pieces (a single frame, pieces shorter than its lag), the same output.
+    h, out, a = Headroom(2), [], 0
+    for size in [1, 7, 100, 64, 5000, 3, 9000]:
+        out.append(h.push(real[a:a + size], added[a:a + size]))
+        a += size
+    out.append(h.push(real[a:], added[a:], end=True))
+    np.testing.assert_allclose(np.concatenate(out), whole, atol=1e-12)

@@ -162,9 +162,9 @@ def format_tables(rows, args):
            + (f", {args.seconds:g} s from each middle" if args.seconds else ", whole") + "): means over songs "
            "(median cutoff). HF energy: above the cutoff, against the original's; LSD above the cutoff, of the "
            "output and of the input as it is (sinc-interpolated); kept: SNR below 0.95 x the cutoff against "
-           "the input (inf: identical; the worst song's is lowered where the output clips); unchanged: songs read "
-           "as full band and written as they are; clipped: songs with output samples clipped at full scale (the "
-           "restored band on top of a loud input's peaks; --gain avoids it).", "",
+           "the input, as written (inf: identical); unchanged: songs read as full band and written as they are; "
+           "clipped: songs whose 16-bit output clips the input's own band where it rings past full scale (the "
+           "restored band never does; --gain or --subtype float avoids it).", "",
            "| kind | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for kind, rs in rows.items():
         def mean(k, rs=rs):
