@@ -304,8 +304,10 @@ class GenStream:
         a = self.out_pos - self.acc0
         top = self.acc[:, a:a + n]
         if self.headroom is not None:
-            added = np.zeros((n, self.channels))
-            added[:top.shape[1]] = top.T
+            added = top.T
+            if top.shape[1] < n:
+                added = np.zeros((n, self.channels), np.float32)
+                added[:top.shape[1]] = top.T
             out = self.headroom.push(self.sig[lo:lo + n], added, end)
         else:
             out = self.sig[lo:lo + n].copy()

@@ -41,7 +41,8 @@ def highpass(rate, cutoff):
 
 class Headroom:
     """``real + g * added`` in a stream, with the largest smooth gain ``0 <= g <= 1`` that keeps each sample
-    within ``ceiling`` where ``real`` alone is (one gain for all channels, so the added band's image stays).
+    within ``ceiling`` where ``real`` alone is, and adds nothing to a sample ``real`` alone takes past it
+    (one gain for all channels, so the added band's image stays).
 
     The gain a sample needs is taken down to its minimum over ``width`` frames either side, then averaged over
     as many: the result is never above what any sample needs, and moves over ``2 width + 1`` frames. Output
@@ -58,42 +59,64 @@ class Headroom:
 
     def __init__(self, channels, ceiling=CEILING, width=HEADROOM_FRAMES):
         self.ceiling, self.w = float(ceiling), int(width)
-        self.real = np.zeros((0, channels))
+        self.real = np.zeros((0, channels))  # the pending frames' two parts
         self.added = np.zeros((0, channels))
-        # The needed gains of the 2 w frames before the pending ones (1 before the stream's start).
-        self.need = np.ones(2 * self.w)
+        # The needed gains of the 2 w frames before the pending ones, then of the pending ones; None while
+        # all of them are 1 (the common case, kept free of per-frame work).
+        self.need = None
 
-    def _needed(self, real, added):
-        """Per frame, the largest gain of ``added`` that keeps every channel within the ceiling (0 where the
-        real band alone is past it)."""
+    def _needed(self, real, added, y):
+        """Per frame, the largest gain of ``added`` that keeps every channel of ``y = real + added`` within
+        the ceiling where it is past it (0 where the real band alone is past it too); None if no frame is."""
         c = self.ceiling
+        if y.max(initial=0.0) <= c and y.min(initial=0.0) >= -c:
+            return None
+        need = np.ones(y.shape[0])
+        hot = np.flatnonzero((np.abs(y) > c).any(axis=1))
+        r, a = real[hot], added[hot]
         with np.errstate(divide="ignore", invalid="ignore"):
-            room = np.where(added > 0, (c - real) / added, np.where(added < 0, (-c - real) / added, np.inf))
-        g = np.clip(room, 0.0, 1.0)
-        g[np.abs(real) > c] = 0.0
-        return g.min(axis=1, initial=1.0)
+            room = np.where(a > 0, (c - r) / a, np.where(a < 0, (-c - r) / a, np.inf))
+        room = np.clip(room, 0.0, 1.0)
+        room[np.abs(r) > c] = 0.0  # past it by itself: added, the band could only pass it by more or less
+        need[hot] = room.min(axis=1)
+        return need
 
     def push(self, real, added, end=False):
-        """Add frames of both parts (n, channels) float64; return the output frames now final. ``end``: the
-        last frames, all of the rest is returned."""
-        self.real = np.concatenate([self.real, real])
-        self.added = np.concatenate([self.added, added])
-        # ``need``: the 2 w frames before the pending ones, then the pending ones (and, at the end, 2 w ones:
-        # nothing is needed after it). Pending frame i is need[2 w + i]; its gain reads need[i .. i + 4 w].
-        need = np.concatenate([self.need, self._needed(real, added)] + ([np.ones(2 * self.w)] if end else []))
-        ready = max(0, need.shape[0] - 4 * self.w)
-        if need[:ready + 4 * self.w].min(initial=1.0) >= 1.0:  # the common case: nothing to lower
-            y = self.real[:ready] + self.added[:ready]
-        else:
-            from scipy.ndimage import minimum_filter1d, uniform_filter1d
+        """Add frames of both parts (n, channels) float; return the output frames now final, float64.
+        ``end``: the last frames, all of the rest is returned."""
+        p, n = self.real.shape[0], real.shape[0]
+        ready = p + n if end else max(0, p + n - 2 * self.w)
+        m = ready - p  # new frames among those returned
+        if self.need is None and m >= 0:  # the common case: nothing was to be lowered before
+            out = np.empty((ready, real.shape[1]))
+            np.add(self.real, self.added, out=out[:p])
+            np.add(real[:m], added[:m], out=out[p:])
+            tail = real[m:] + added[m:]
+            c = self.ceiling
+            if max(out[p:].max(initial=0.0), tail.max(initial=0.0)) <= c and \
+                    min(out[p:].min(initial=0.0), tail.min(initial=0.0)) >= -c:
+                self.real, self.added = real[m:].copy(), added[m:].copy()
+                return out
+        y = real + added
+        need_new = self._needed(real, added, y)
+        # ``need``: the 2 w frames before the pending ones, then the pending and the new ones (and, at the end,
+        # 2 w ones: nothing is needed after it). Frame i of those is need[2 w + i]; its gain reads
+        # need[i .. i + 4 w].
+        old = self.need if self.need is not None else np.ones(2 * self.w + p)
+        need = np.concatenate([old, need_new if need_new is not None else np.ones(n)]
+                              + ([np.ones(2 * self.w)] if end else []))
+        real = np.concatenate([self.real, real])
+        added = np.concatenate([self.added, added])
+        from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-            k = 2 * self.w + 1
-            g = uniform_filter1d(minimum_filter1d(need, k, mode="nearest"), k, mode="nearest")
-            g = np.clip(g[2 * self.w:2 * self.w + ready], 0.0, 1.0)  # the running mean rounds by 1e-15
-            y = self.real[:ready] + g[:, None] * self.added[:ready]
-        self.real, self.added = self.real[ready:], self.added[ready:]
-        self.need = need[ready:]
-        return y
+        k = 2 * self.w + 1
+        g = uniform_filter1d(minimum_filter1d(need, k, mode="nearest"), k, mode="nearest")
+        g = np.clip(g[2 * self.w:2 * self.w + ready], 0.0, 1.0)  # the running mean rounds by 1e-15
+        out = real[:ready] + g[:, None] * added[:ready]
+        self.real, self.added = real[ready:], added[ready:]
+        rest = need[ready:ready + 2 * self.w + self.real.shape[0]]
+        self.need = None if rest.min(initial=1.0) >= 1.0 else rest
+        return out
 
 
 class BandSplice:
