@@ -65,55 +65,75 @@ class Headroom:
         # all of them are 1 (the common case, kept free of per-frame work).
         self.need = None
 
-    def _needed(self, real, added, y):
-        """Per frame, the largest gain of ``added`` that keeps every channel of ``y = real + added`` within
-        the ceiling where it is past it (0 where the real band alone is past it too); None if no frame is."""
+    def _hot(self, y):
+        """Indices of the frames of ``y`` with a channel past the ceiling."""
         c = self.ceiling
         if y.max(initial=0.0) <= c and y.min(initial=0.0) >= -c:
-            return None
-        need = np.ones(y.shape[0])
-        hot = np.flatnonzero((np.abs(y) > c).any(axis=1))
-        r, a = real[hot], added[hot]
+            return np.zeros(0, np.intp)
+        return np.unique(np.flatnonzero(np.abs(y) > c) // y.shape[1])  # (10x faster than any(axis=1))
+
+    def _needed(self, real, added):
+        """The largest gain of ``added`` that keeps each frame of ``real + added`` within the ceiling, for
+        frames past it: 0 where ``real`` alone is past it too (added, the band could only take it further or
+        less far past)."""
+        c = self.ceiling
         with np.errstate(divide="ignore", invalid="ignore"):
-            room = np.where(a > 0, (c - r) / a, np.where(a < 0, (-c - r) / a, np.inf))
+            room = np.where(added > 0, (c - real) / added, np.where(added < 0, (-c - real) / added, np.inf))
         room = np.clip(room, 0.0, 1.0)
-        room[np.abs(r) > c] = 0.0  # past it by itself: added, the band could only pass it by more or less
-        need[hot] = room.min(axis=1)
-        return need
+        room[np.abs(real) > c] = 0.0
+        return room.min(axis=1)
+
+    def _gains(self, need, ready):
+        """The output frames ``0 .. ready - 1`` whose gain is below 1, and their gains: the filters run only
+        around the frames that need one (within 4 w of them; elsewhere every gain is 1)."""
+        from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+        w, k = self.w, 2 * self.w + 1
+        hot = np.flatnonzero(need < 1.0)
+        if not hot.size:
+            return np.zeros(0, np.intp), np.zeros(0)
+        cut = np.flatnonzero(np.diff(hot) > 8 * w)  # groups at least 8 w apart: their spans do not meet
+        frames, gains = [], []
+        for a, b in zip(np.r_[hot[0], hot[cut + 1]], np.r_[hot[cut], hot[-1]]):
+            lo, hi = max(0, a - 4 * w), min(need.shape[0], b + 4 * w + 1)
+            g = uniform_filter1d(minimum_filter1d(need[lo:hi], k, mode="nearest"), k, mode="nearest")
+            at = np.arange(lo, hi) - 2 * w  # output frames
+            keep = (at >= 0) & (at < ready) & (g < 1.0)
+            frames.append(at[keep])
+            gains.append(np.clip(g[keep], 0.0, 1.0))  # the running mean rounds by 1e-15
+        return np.concatenate(frames), np.concatenate(gains)
 
     def push(self, real, added, end=False):
         """Add frames of both parts (n, channels) float; return the output frames now final, float64.
         ``end``: the last frames, all of the rest is returned."""
         p, n = self.real.shape[0], real.shape[0]
+        if (p + n if end else p + n - 2 * self.w) < p:  # fewer new frames than the lag: keep them pending
+            real, added = np.concatenate([self.real, real]), np.concatenate([self.added, added])
+            self.real, self.added = self.real[:0], self.added[:0]
+            self.need = None if self.need is None else self.need[:2 * self.w]
+            p, n = 0, real.shape[0]
         ready = p + n if end else max(0, p + n - 2 * self.w)
-        m = ready - p  # new frames among those returned
-        if self.need is None and m >= 0:  # the common case: nothing was to be lowered before
-            out = np.empty((ready, real.shape[1]))
-            np.add(self.real, self.added, out=out[:p])
-            np.add(real[:m], added[:m], out=out[p:])
-            tail = real[m:] + added[m:]
-            c = self.ceiling
-            if max(out[p:].max(initial=0.0), tail.max(initial=0.0)) <= c and \
-                    min(out[p:].min(initial=0.0), tail.min(initial=0.0)) >= -c:
-                self.real, self.added = real[m:].copy(), added[m:].copy()
-                return out
-        y = real + added
-        need_new = self._needed(real, added, y)
+        m = ready - p  # new frames among those returned; the others wait for the frames after them
+        out = np.empty((ready, real.shape[1]))
+        np.add(self.real, self.added, out=out[:p])
+        np.add(real[:m], added[:m], out=out[p:])
+        tail = real[m:] + added[m:]
+        hot = np.concatenate([self._hot(out[p:]), m + self._hot(tail)])
+        if self.need is None and not hot.size:  # the common case: nothing to lower anywhere near
+            self.real, self.added = real[m:].copy(), added[m:].copy()
+            return out
         # ``need``: the 2 w frames before the pending ones, then the pending and the new ones (and, at the end,
-        # 2 w ones: nothing is needed after it). Frame i of those is need[2 w + i]; its gain reads
+        # 2 w ones: nothing is needed after it). Output frame i is need[2 w + i]; its gain reads
         # need[i .. i + 4 w].
-        old = self.need if self.need is not None else np.ones(2 * self.w + p)
-        need = np.concatenate([old, need_new if need_new is not None else np.ones(n)]
+        new = np.ones(n)
+        new[hot] = self._needed(real[hot], added[hot])
+        need = np.concatenate([self.need if self.need is not None else np.ones(2 * self.w + p), new]
                               + ([np.ones(2 * self.w)] if end else []))
-        real = np.concatenate([self.real, real])
-        added = np.concatenate([self.added, added])
-        from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
-        k = 2 * self.w + 1
-        g = uniform_filter1d(minimum_filter1d(need, k, mode="nearest"), k, mode="nearest")
-        g = np.clip(g[2 * self.w:2 * self.w + ready], 0.0, 1.0)  # the running mean rounds by 1e-15
-        out = real[:ready] + g[:, None] * added[:ready]
-        self.real, self.added = real[ready:], added[ready:]
+        low, g = self._gains(need, ready)  # only these frames change: out = real + g added
+        old, new = low < p, low >= p
+        out[low[old]] -= (1.0 - g[old])[:, None] * self.added[low[old]]
+        out[low[new]] -= (1.0 - g[new])[:, None] * added[low[new] - p]
+        self.real, self.added = real[m:].copy(), added[m:].copy()
         rest = need[ready:ready + 2 * self.w + self.real.shape[0]]
         self.need = None if rest.min(initial=1.0) >= 1.0 else rest
         return out

@@ -268,7 +268,7 @@ def test_headroom_lowers_only_the_added_band_smoothly_and_streams_exactly():
     inside = (np.abs(real) <= CEILING).all(axis=1)
     assert np.abs(whole[inside]).max() <= CEILING + 1e-12  # never past full scale where the real band is not
     over = ~inside & (np.abs(real + added) > CEILING).any(axis=1)
-    assert np.count_nonzero(over) > 3 and np.all(g[over] == 0) and np.all((-1e-9 <= g) & (g <= 1 + 1e-9))
+    assert np.count_nonzero(over) > 3 and np.abs(g[over]).max() < 1e-12 and np.all((-1e-9 <= g) & (g <= 1 + 1e-9))
     assert np.count_nonzero(np.abs(real + added)[inside] > CEILING) > 100  # and it had to act
     np.testing.assert_array_equal(whole[:2000], (real + added)[:2000])  # untouched where nothing is needed
     assert np.abs(np.diff(g)).max() <= 1 / (2 * HEADROOM_FRAMES + 1) + 1e-12  # falls and recovers, no step
