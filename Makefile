@@ -109,7 +109,7 @@ blog: $(STAMP)
 	$(BIN)/python 10-scan.py --input $(BLOG_OUT)/original --output $(BLOG_OUT)/22k
 	test -f $(BLOG_OUT)/dataset/meta.json || \
 	    $(BIN)/python 20-make-dataset.py --input $(BLOG_OUT)/22k --output $(BLOG_OUT)/dataset
-	@set -e; if [ -f $(BLOG_MODEL)/best.keras ] && [ ! -f $(BLOG_RUN)/config.json ]; then \
+	@set -e; if [ -f $(BLOG_MODEL)/best.onnx ] && [ ! -f $(BLOG_RUN)/config.json ]; then \
 	    echo "$(BLOG_MODEL): shipped trained; re-evaluating it (make blog BLOG_RUN=... trains a run of its own)"; \
 	else \
 	    $(BIN)/python rnn-super-resolution.py --train --quiet --dataset $(BLOG_OUT)/dataset --model $(BLOG_RUN) \

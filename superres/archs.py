@@ -202,7 +202,8 @@ ARCHITECTURES = {a.name: a for a in (
         window_free=True,
         predict_window=SBR_WINDOW, hop=lambda window: window - min(SBR_OVERLAP, window // 4),
         # 1.5 s windows: 4 fill a call.
-        inference_batch=lambda config: 4, params=_sbr_params, activations=_sbr_activations,
+        inference_batch=lambda config: 4, runtimes=("keras", "onnx"), params=_sbr_params,
+        activations=_sbr_activations,
         sizes=("channels", "kernel")),
     Architecture(
         name="gen", module="gen",

@@ -24,6 +24,7 @@ from .audio import (HIGH_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, 
                     high_frames, hold_blocks, list_audio_files, open_atomic_writer, quantize, read_blocks,
                     resample_blocks, to_float, to_int16)
 from .archs import architecture, check_inference_fits
+from .runtime import inference_network
 from .bandplan import MIN_CUTOFF_HZ
 from .errors import UserError, check_interrupted, to_stderr
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path, resolved,
@@ -61,6 +62,17 @@ def load_model(model_dir=None, which="best"):
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     config = load_config(model_dir)
     path = weights_file(model_dir, which)
+    if path.suffix == ".onnx":  # a folder shipped with its export alone: the Keras network from its weights
+        from .runtime import bilstm_from_onnx
+
+        if config.get("arch") != "bilstm":
+            raise UserError(f"{model_dir}: holds its ONNX export alone, which runs on --runtime onnx; Keras needs "
+                            "its best.keras")
+        try:
+            return bilstm_from_onnx(config, path), config
+        except Exception as e:
+            raise UserError(f"{path}: does not hold the weights of the network config.json describes "
+                            f"({str(e).splitlines()[0][:200]}); restore the folder")
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as e:
@@ -70,10 +82,16 @@ def load_model(model_dir=None, which="best"):
 
 
 def weights_file(model_dir, which="best"):
-    """The checkpoint ``which`` of a model folder (``best`` falls back to ``last``); UserError if none."""
+    """The checkpoint ``which`` of a model folder (``best`` falls back to ``last``); UserError if none.
+
+    A ``bilstm`` folder may ship its best weights as their ONNX export alone (``best.onnx``: models/bilstm-full,
+    whose float32 weights are 13 MB, would be twice that with both): then that file is the checkpoint.
+    """
     path = Path(model_dir) / f"{which}.keras"
     if which == "best" and not path.is_file():
-        path = Path(model_dir) / "last.keras"
+        exported = Path(model_dir) / "best.onnx"
+        path = exported if exported.is_file() and not (Path(model_dir) / "last.keras").is_file() \
+            else Path(model_dir) / "last.keras"
     if not path.is_file():
         raise UserError(f"{model_dir}: holds no trained weights ({which}.keras); train it first")
     return path
@@ -276,7 +294,7 @@ class Predictor:
         Runtime, ``bilstm`` only; int8 is about 3 times faster on a CPU, MAE 0.5-2% higher as measured).
     """
 
-    def __init__(self, model, config, overlap=None, batch_size=None, window=None, runtime="keras", core=None):
+    def __init__(self, model, config, overlap=None, batch_size=None, window=None, runtime="keras", network=None):
         self.config = config
         self.runtime = runtime
         arch = architecture(config)
@@ -295,9 +313,8 @@ class Predictor:
             self.window = self.hop = bandplan.HOP
             self.batch_size = 1
             self.context = bandplan.context_frames(config)
-            self.core = core if core is not None else _core_callable(model, config, runtime)
+            self.core = network if network is not None else inference_network(model, config, runtime)
             return
-        from .runtime import inference_network
 
         self.window = (window or arch.predict_window) if arch.window_free else config["window"]
         self.hop = arch.hop(self.window) if overlap is None else self.window - overlap
@@ -305,7 +322,7 @@ class Predictor:
             raise UserError(f"--overlap must be between 0 and {self.window - 1} (got {overlap})")
         self.batch_size = batch_size or arch.inference_batch(config)
         check_inference_fits(config, self.window, self.batch_size)  # before a batch of that size is allocated
-        self.model = inference_network(model, config, runtime, self.window)
+        self.model = network if network is not None else inference_network(model, config, runtime, self.window)
 
     def stream(self, channels, rate=None, cutoff=None, ceiling=None):
         """A stream upsampler for ``channels`` channels: ``push(block)``, then ``finish()``.
@@ -346,51 +363,38 @@ class Predictor:
         yield up.finish()
 
 
-def _core_callable(model, config, runtime):
-    """The backbone of a frame-streamed network, from its Keras model, on ``runtime`` (keras or onnx)."""
-    from .models.gen import core_of
-
-    core = core_of(model)
-    if runtime == "keras":
-        return lambda f: np.asarray(core.predict_on_batch(f))
-    if runtime != "onnx":
-        raise UserError(f"--runtime {runtime}: --arch {config['arch']} runs on keras or onnx")
-    from .runtime import OnnxCore, export_gen_core
-
-    return OnnxCore(export_gen_core(core).SerializeToString())
-
-
 def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, batch_size=None, log=None,
                    before_keras=None):
     """Load a model folder and make its :class:`Predictor`, importing Keras only when the runtime needs it.
 
-    A ``gen`` folder carries its backbone exported to ONNX beside each checkpoint (``best.onnx`` beside
-    ``best.keras``, written by training, :func:`superres.runtime.write_core`); with ``runtime`` ``auto``
-    or ``onnx`` it runs on ONNX Runtime alone, without TensorFlow or Keras. The export must be of the same
-    checkpoint (its recorded SHA-256); if it is missing or stale, ``auto`` falls back to Keras (saying so)
-    and ``onnx`` exports it again in memory. ``before_keras`` is called just before Keras is imported (the
-    command line silences the backend's start-up there).
+    A model folder carries the graph prediction runs exported to ONNX beside each best checkpoint
+    (``best.onnx`` beside ``best.keras``, written and checked by training, :func:`superres.runtime.write_onnx`):
+    with ``runtime`` ``auto`` or ``onnx`` every architecture runs on ONNX Runtime alone, without TensorFlow
+    or Keras. The export must be of the same checkpoint (its recorded SHA-256); if it is missing or stale,
+    ``auto`` falls back to Keras (saying so) and ``onnx`` exports it again in memory. ``before_keras`` is
+    called just before Keras is imported (the command line silences the backend's start-up there).
 
     Returns
     -------
     Predictor
     """
-    from .runtime import open_current_core
+    from .runtime import current_onnx, onnx_network
 
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     config = load_config(model_dir)
     arch = architecture(config)
-    if runtime == "auto":
-        runtime = "onnx" if "onnx" in arch.runtimes and arch.frame_stream else "keras"
-    if arch.frame_stream and runtime == "onnx":
-        # The stream's FFTs come from scipy.fft, a quarter of a second to import: in a thread, while ONNX Runtime
-        # loads the graph (the import lock makes the stream wait for it if it is not done).
-        threading.Thread(target=importlib.import_module, args=(f"{__package__}.genstream",), daemon=True).start()
-        core = open_current_core(weights_file(model_dir, which))
-        if core is not None:
-            return Predictor(None, config, overlap, batch_size, runtime="onnx", core=core)
-        if log:
-            log(f"note  {model_dir}: no current ONNX export of its weights; exporting it now (loads Keras)")
+    if runtime in ("auto", "onnx", "onnx-int8"):
+        if arch.frame_stream:
+            # numpy's FFT and the stream's modules load in a thread while ONNX Runtime loads the graph (the
+            # import lock makes the stream wait for them if they are not done).
+            threading.Thread(target=importlib.import_module, args=(f"{__package__}.genstream",), daemon=True).start()
+        path = current_onnx(weights_file(model_dir, which))
+        if path is not None and runtime != "onnx-int8":
+            return Predictor(None, config, overlap, batch_size, runtime="onnx", network=onnx_network(path, config))
+        if log and runtime == "auto":
+            log(f"note  {model_dir}: no current ONNX export of its weights; running it on Keras")
+        if runtime == "auto":
+            runtime = "keras"
     if before_keras:
         before_keras()
     model, config = load_model(model_dir, which)

@@ -23,8 +23,8 @@ from .errors import UserError
 
 #: Inference runtimes.
 RUNTIMES = ("keras", "onnx", "onnx-int8")
-#: ``--runtime`` choices: ``auto`` is ONNX Runtime for a ``gen`` model (its exported backbone, without
-#: Keras), Keras for the others.
+#: ``--runtime`` choices: ``auto`` is ONNX Runtime, without Keras, where the model folder holds a current export
+#: of its weights (:func:`write_onnx`), else Keras.
 RUNTIME_CHOICES = ("auto", *RUNTIMES)
 
 #: ONNX IR version and opset of the exported graph: old enough for any ONNX Runtime from 1.14 on.
@@ -110,9 +110,6 @@ def export_bilstm(model, config):
     onnx, _ = _import_onnx()
     from onnx import TensorProto, helper
 
-    if not runs_on(config, "onnx"):
-        raise UserError(f"--runtime onnx runs the bilstm architecture only (this model is {config['arch']}, "
-                        "which is fast on Keras already); use --runtime keras")
     window = config["window"]
     nodes, inits, const, node = _graph_builder()
 
@@ -161,6 +158,34 @@ def export_bilstm(model, config):
                               producer_name="superres")
     onnx.checker.check_model(proto)
     return proto
+
+
+def bilstm_from_onnx(config, path):
+    """The Keras ``bilstm`` network of ``config`` with the weights of its export (:func:`export_bilstm`) at
+    ``path``: the inverse of the export, exact (the same float32 values, back in Keras's layout)."""
+    onnx, _ = _import_onnx()
+    from onnx import numpy_helper
+
+    from .models import build_model
+
+    inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+    model = build_model(config)
+
+    def keras_order(a):  # ONNX's gates i, o, f, c back to Keras's i, f, c, o
+        i, o, f, c = np.split(a, 4, axis=-1)
+        return np.concatenate([i, f, c, o], axis=-1)
+
+    for name in ("bilstm_1", "bilstm_2"):
+        w, r, b = (inits[f"{name}_{k}"] for k in "WRB")
+        layer = model.get_layer(name)
+        for d, lstm in enumerate((layer.forward_layer, layer.backward_layer)):
+            units = r.shape[-1]
+            lstm.cell.set_weights([keras_order(w[d].T), keras_order(r[d].T), keras_order(b[d][:4 * units])])
+    for name in ("dense_1", "dense_2", "dense_3", "sample"):
+        layer = model.get_layer(name)
+        layer = getattr(layer, "layer", layer)
+        layer.set_weights([inits[f"{name}_kernel"], inits[f"{name}_bias"]])
+    return model
 
 
 def export_gen_core(core):
@@ -227,6 +252,60 @@ def export_gen_core(core):
     return proto
 
 
+def export_sbr_envelope(model):
+    """The weighted middle of an ``sbr`` network (:func:`superres.models.sbr.build_sbr`) as an ONNX graph:
+    from the low band's log10 power to the top octave's log10 envelope. :mod:`superres.sbrcore` computes the
+    STFT and the synthesis around it in numpy.
+
+    Built node by node like the others here: Keras's own ``export(format="onnx")`` needs tf2onnx, which the
+    locked environment does not hold.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Input ``features`` float32 (batch, frames, 256); output ``log_gain`` float32 (batch, frames, bands).
+    """
+    onnx, _ = _import_onnx()
+    from onnx import TensorProto, helper
+
+    nodes, inits, const, node = _graph_builder()
+
+    def weights(name):
+        return [np.asarray(w, np.float32) for w in model.get_layer(name).get_weights()]
+
+    def dense(x, name, relu):
+        kernel, bias = weights(name)
+        y = node("Add", [node("MatMul", [x, const(f"{name}_W", kernel)], f"{name}_mm"), const(f"{name}_b", bias)],
+                 f"{name}_out")
+        return node("Relu", [y], f"{name}_relu") if relu else y
+
+    def conv(x, name):  # Conv1D, padding "same", relu: (batch, frames, channels) in and out
+        kernel, bias = weights(name)  # (k, in, out), (out,)
+        k = kernel.shape[0]
+        y = node("Transpose", [x], f"{name}_chan_major", perm=[0, 2, 1])
+        y = node("Conv", [y, const(f"{name}_W", np.transpose(kernel, (2, 1, 0))), const(f"{name}_b", bias)],
+                 f"{name}_conv", kernel_shape=[k], pads=[(k - 1) // 2, k // 2])
+        y = node("Relu", [y], f"{name}_relu")
+        return node("Transpose", [y], f"{name}_frame_major", perm=[0, 2, 1])
+
+    scale = model.get_layer("scale_features")
+    h = node("Mul", ["features", const("scale", float(scale.scale))], "scaled")
+    h = node("Add", [h, const("offset", float(scale.offset))], "offset_features")
+    h = dense(h, "features", True)
+    h = conv(conv(h, "context_1"), "context_2")
+    h = dense(h, "envelope", False)
+    nodes.append(helper.make_node("Identity", [h], ["log_gain"], name="log_gain"))
+    bins, bands = int(model.get_layer("features").get_weights()[0].shape[0]), int(weights("envelope")[1].shape[0])
+    graph = helper.make_graph(
+        nodes, "sbr_envelope",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", bins])],
+        [helper.make_tensor_value_info("log_gain", TensorProto.FLOAT, ["batch", "frames", bands])], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION,
+                              producer_name="superres")
+    onnx.checker.check_model(proto)
+    return proto
+
+
 class OnnxCore:
     """An exported backbone (:func:`export_gen_core`), bytes or a file, run by ONNX Runtime alone.
 
@@ -247,8 +326,10 @@ class OnnxCore:
         source = model if isinstance(model, bytes) else str(model)
         self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
+        self.input = self.session.get_inputs()[0].name
+
     def __call__(self, features):
-        return self.session.run(None, {"features": np.ascontiguousarray(features, np.float32)})[0]
+        return self.session.run(None, {self.input: np.ascontiguousarray(features, np.float32)})[0]
 
 
 #: Metadata key of an exported backbone: the SHA-256 of the checkpoint it was exported from.
@@ -270,36 +351,104 @@ def core_file(checkpoint):
     return Path(checkpoint).with_suffix(".onnx")
 
 
-def write_core(model, checkpoint):
-    """Export the backbone of a ``gen`` network saved as ``checkpoint`` to :func:`core_file`, atomically.
+#: Largest difference between an exported graph's output and the Keras network's on the probe inputs, as a
+#: share of the Keras output's largest magnitude, that is taken for float32 rounding (measured on the shipped
+#: models: gen 4.5e-7, cgen 4.7e-7, sbr 2.1e-7, the full BiLSTM 1.9e-7); anything more is a wrong export.
+EXPORT_TOLERANCE = 1e-4
+
+
+def export_graph(model, config):
+    """The ONNX graph prediction runs for a trained network of ``config``: ``gen``'s and ``cgen``'s backbone,
+    ``sbr``'s envelope network (:mod:`superres.sbrcore` does the rest), the whole ``bilstm``."""
+    arch = config["arch"]
+    if architecture(config).frame_stream:
+        from .models.gen import core_of
+
+        return export_gen_core(core_of(model))
+    if arch == "sbr":
+        return export_sbr_envelope(model)
+    return export_bilstm(model, config)
+
+
+def onnx_network(source, config, threads=None):
+    """The network prediction calls, from an exported graph (bytes or a file) alone: an :class:`OnnxCore`
+    for ``gen``/``cgen`` (the stream calls it), else an object with ``predict_on_batch(int16 (batch, window))
+    -> (batch, window, 1)``."""
+    if architecture(config).frame_stream:
+        return OnnxCore(source, threads=threads if threads is not None else 1)
+    if config["arch"] == "sbr":
+        from .sbrcore import SbrNetwork
+
+        return SbrNetwork(OnnxCore(source, threads=threads or 0))
+    return OnnxNetwork(source, threads=threads)
+
+
+def _probe(model, config):
+    """Inputs to compare an export with its Keras network on, and the Keras network's outputs there."""
+    rng = np.random.default_rng(0)
+    if architecture(config).frame_stream:
+        from .models.gen import core_of
+
+        core = core_of(model)
+        x = rng.standard_normal((1, 48, int(core.inputs[0].shape[-1]))).astype(np.float32)
+        return x, np.asarray(core.predict_on_batch(x))
+    from .models import inference_model
+
+    net = inference_model(model, config)  # int16 windows in, as the export takes them
+    window = int(net.inputs[0].shape[1])
+    x = (rng.standard_normal((4, window)) * 6000).clip(-32768, 32767).astype(np.int16)
+    x[0] = (20000 * np.sin(np.arange(window) * 0.05)).astype(np.int16)
+    return x, np.asarray(net.predict_on_batch(x))
+
+
+def check_export(model, config, source):
+    """Refuse (UserError) an exported graph whose output on the probe inputs differs from the Keras network's
+    by more than :data:`EXPORT_TOLERANCE`."""
+    x, ref = _probe(model, config)
+    net = onnx_network(source, config)
+    out = np.asarray(net(x) if callable(net) else net.predict_on_batch(x))
+    err = float(np.max(np.abs(out - ref))) / max(float(np.max(np.abs(ref))), 1e-6)
+    if out.shape != ref.shape or not err <= EXPORT_TOLERANCE:
+        raise UserError(f"the ONNX export of this {config['arch']} network differs from it (largest difference "
+                        f"{err:.2g} of its output, shapes {out.shape} and {ref.shape}); not written")
+    return err
+
+
+def write_onnx(model, config, checkpoint):
+    """Export the network saved as ``checkpoint`` to :func:`core_file` (:func:`export_graph`), checked against
+    the Keras network first (:func:`check_export`), atomically.
 
     The graph records the checkpoint's SHA-256, so that prediction uses it only with those weights.
     """
     from .audio import atomic_output
-    from .models.gen import core_of
 
     onnx, _ = _import_onnx()
-    proto = export_gen_core(core_of(model))
+    proto = export_graph(model, config)
+    check_export(model, config, proto.SerializeToString())
     onnx.helper.set_model_props(proto, {_SOURCE_KEY: _sha256(checkpoint)})
     with atomic_output(core_file(checkpoint)) as tmp:
         onnx.save(proto, str(tmp))
 
 
-def open_current_core(checkpoint, threads=1):
-    """An :class:`OnnxCore` of ``core_file(checkpoint)`` if it exists and was exported from exactly these
-    weights, else None.
+def current_onnx(checkpoint):
+    """``core_file(checkpoint)`` if it exists and was exported from exactly these weights, else None (a
+    checkpoint that is itself an export, :func:`superres.predict.weights_file`, is its own).
 
-    One ONNX Runtime session both reads the recorded SHA-256 and runs the graph (no Keras, no onnx package).
+    Read with ONNX Runtime alone (no Keras, no onnx package): the recorded SHA-256 is in the graph's metadata.
     """
     path = core_file(checkpoint)
-    if not path.is_file():
-        return None
+    if Path(checkpoint).suffix == ".onnx" or not path.is_file():
+        return path if path.is_file() else None
     try:
-        core = OnnxCore(path, threads=threads)
-        recorded = core.session.get_modelmeta().custom_metadata_map.get(_SOURCE_KEY)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        recorded = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]) \
+            .get_modelmeta().custom_metadata_map.get(_SOURCE_KEY)
     except Exception:
         return None
-    return core if recorded == _sha256(checkpoint) else None
+    return path if recorded == _sha256(checkpoint) else None
 
 
 def saturating_int8_cpu():
@@ -391,19 +540,24 @@ class OnnxNetwork:
 
     Parameters
     ----------
-    proto : onnx.ModelProto
-        From :func:`export_bilstm` or :func:`quantize_int8`.
+    proto : onnx.ModelProto, bytes or path
+        From :func:`export_bilstm` or :func:`quantize_int8`, or a file of one.
     threads : int, optional
         Intra-op threads (default: ONNX Runtime's, one per physical core).
     """
 
     def __init__(self, proto, threads=None):
-        _, ort = _import_onnx()
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise UserError(f"the onnx runtime needs the onnxruntime package ({e}); pip install superres")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        source = proto if isinstance(proto, (bytes, str, Path)) else proto.SerializeToString()
+        self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
+                                            providers=["CPUExecutionProvider"])
 
     def predict_on_batch(self, x):
         """int16 windows (batch, window) -> float32 (batch, window, 1)."""
@@ -411,23 +565,32 @@ class OnnxNetwork:
 
 
 def inference_network(model, config, runtime="keras", window=None):
-    """The network prediction calls, on the chosen runtime (see :data:`RUNTIMES`).
+    """The network prediction calls, from a Keras network, on the chosen runtime (see :data:`RUNTIMES`).
 
     Returns
     -------
-    keras.Model or OnnxNetwork
-        Either has ``predict_on_batch(int16 (batch, window)) -> (batch, window, 1)``.
+    keras.Model, OnnxCore, SbrNetwork or OnnxNetwork
+        ``gen`` / ``cgen``: the backbone, a callable (features -> log gains); the others have
+        ``predict_on_batch(int16 (batch, window)) -> (batch, window, 1)``.
     """
+    if runtime not in RUNTIMES:
+        raise UserError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if not runs_on(config, runtime):
+        raise UserError(f"--runtime {runtime}: --arch {config['arch']} runs on "
+                        f"{' or '.join(architecture(config).runtimes)}")
     if runtime == "keras":
+        if architecture(config).frame_stream:
+            from .models.gen import core_of
+
+            core = core_of(model)
+            return lambda features: np.asarray(core.predict_on_batch(features))
         from .models import inference_model
 
         return inference_model(model, config, window)
-    if runtime not in RUNTIMES:
-        raise UserError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-    proto = export_bilstm(model, config)
-    float_net = OnnxNetwork(proto)
+    proto = export_graph(model, config)
+    net = onnx_network(proto.SerializeToString(), config)
     if runtime == "onnx":
-        return float_net
+        return net
     int8_net = OnnxNetwork(quantize_int8(proto))
-    check_int8(float_net, int8_net, config["window"])
+    check_int8(net, int8_net, config["window"])
     return int8_net

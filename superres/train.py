@@ -126,11 +126,10 @@ class _Checkpointer(keras.callbacks.Callback):
         _save_atomic(self.model, self.run_dir / "last.keras")
         if not np.isnan(val) and val < self.state.get("best_val_loss", np.inf):
             _save_atomic(self.model, self.run_dir / "best.keras")
-            if architecture(self.model_config).frame_stream:
-                # Prediction runs the backbone on ONNX Runtime, without Keras (superres.predict.open_predictor).
-                from .runtime import write_core
+            # Prediction runs the exported graph on ONNX Runtime, without Keras (superres.predict.open_predictor).
+            from .runtime import write_onnx
 
-                write_core(getattr(self.model, "generator", self.model), self.run_dir / "best.keras")
+            write_onnx(getattr(self.model, "generator", self.model), self.model_config, self.run_dir / "best.keras")
             self.state.update(best_val_loss=val, best_val_mae_16bit=val_mae, best_epoch=epoch + 1)
         write_history(self.run_dir / HISTORY_NAME, self.rows)
         self.state["epochs_done"] = epoch + 1

@@ -1,6 +1,10 @@
-"""The ONNX Runtime paths for the bilstm network: the exported graph equals Keras, int8 really is int8."""
+"""The ONNX Runtime paths: every architecture's exported graph equals its Keras network, prediction runs it
+without Keras, the BiLSTM's int8 really is int8."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,10 +22,10 @@ def _config(encoding):
             "dataset": {"encoding": encoding, "input": "naive"}}
 
 
-def _model(encoding):
+def _model(encoding, seed=3):
     import keras
 
-    keras.utils.set_random_seed(3)
+    keras.utils.set_random_seed(seed)
     return build_bilstm(window=50, bits=16, units=6, dense=10, dense2=4, encoding=encoding)
 
 
@@ -61,11 +65,11 @@ def test_int8_runs_integer_kernels_and_stays_close():
     assert 0 < err.mean() < 0.1 * ref.std()
 
 
-def test_only_bilstm_has_onnx_runtimes():
+def test_only_bilstm_has_an_int8_runtime():
     cfg = {"window": 1024, "arch": "sbr", "channels": 4, "bands": 8, "kernel": 3,
            "dataset": {"encoding": "pcm", "input": "sinc"}}
-    with pytest.raises(UserError, match="bilstm architecture only"):
-        Predictor(build_sbr(1024, channels=4, bands=8, kernel=3), cfg, window=2048, runtime="onnx")
+    with pytest.raises(UserError, match="--arch sbr runs on keras or onnx"):
+        Predictor(build_sbr(1024, channels=4, bands=8, kernel=3), cfg, window=2048, runtime="onnx-int8")
     with pytest.raises(UserError, match="unknown runtime"):
         inference_network(_model("bits"), _config("bits"), "tensorrt")
 
@@ -163,3 +167,96 @@ def test_int8_check_refuses_wrong_results():
         pytest.skip("this CPU has VNNI: the full-range int8 scheme is correct here")
     with pytest.raises(UserError, match="wrong results"):
         check_int8(float_net, OnnxNetwork(quantize_int8(proto, saturating=False)), 50)
+
+
+@pytest.mark.parametrize("window", [1024, 2048, 8192])
+def test_sbr_on_the_core_equals_its_keras_network(window):
+    """numpy's analysis and synthesis around the exported envelope network compute what the Keras layers do."""
+    from superres.runtime import OnnxCore, export_sbr_envelope
+    from superres.sbrcore import SbrNetwork
+
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = build_sbr(window, channels=4, bands=8, kernel=3)
+    # Envelope weights that put the top octave at speaking level (zero-initialised, it would be near silent).
+    env = model.get_layer("envelope")
+    env.set_weights([np.random.default_rng(1).standard_normal(env.kernel.shape) * 0.3, np.full(8, -1.0)])
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((3, window)) * 5000).clip(-32768, 32767).astype(np.int16)
+    x[1] = 0  # digital silence
+    ref = np.asarray(model.predict_on_batch(x))
+    out = SbrNetwork(OnnxCore(export_sbr_envelope(model).SerializeToString())).predict_on_batch(x)
+    assert out.shape == ref.shape == (3, window, 1)
+    top = ref - x[..., None] / 32768.0  # what the network adds, to compare against its own size
+    assert np.abs(top).max() > 1e-3
+    np.testing.assert_allclose(out, ref, atol=1e-6 * 32)
+
+
+def test_an_export_that_differs_from_its_network_is_refused(tmp_path):
+    from superres.runtime import check_export, export_graph
+
+    cfg = _config("bits")
+    model, other = _model("bits"), _model("bits", seed=9)
+    check_export(model, cfg, export_graph(model, cfg).SerializeToString())  # its own: accepted
+    with pytest.raises(UserError, match="ONNX export of this bilstm network differs"):
+        check_export(model, cfg, export_graph(other, cfg).SerializeToString())
+
+
+def test_every_architectures_model_folder_predicts_on_onnx_runtime_without_keras(tmp_path, pipeline):
+    """Training writes each architecture's graph beside its best weights; the command a user runs then loads
+    neither Keras nor TensorFlow, and agrees with the Keras network to the 16-bit rounding."""
+    from conftest import ROOT
+
+    sbr = tmp_path / "sbr"
+    ds = tmp_path / "ds"
+    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
+               "--encoding", "pcm", "--window", "8192")
+    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", sbr, "--epochs", "1",
+               "--arch", "sbr", "--channels", "4", "--bands", "8", "--kernel", "3", "--batch-size", "4")
+    for model in (pipeline["model"], sbr):  # the tiny BiLSTM of the pipeline, an sbr
+        assert (model / "best.onnx").is_file()
+        pred = tmp_path / f"pred-{model.name}"
+        proc = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "rnn-super-resolution.py"),
+                               "--predict", "--model", str(model), "--output", str(pred)], capture_output=True,
+                              text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert "onnxruntime" in imported and not imported & {"tensorflow", "keras", "jax", "torch"}, model
+        manifest = json.loads((pred / "manifest.json").read_text())
+        assert manifest["runtime"] == "onnx"
+        keras_pred = tmp_path / f"keras-{model.name}"
+        run_script("rnn-super-resolution.py", "--predict", "--model", model, "--output", keras_pred,
+                   "--runtime", "keras")
+        for e in manifest["files"]:
+            a = sf.read(str(pred / e["output"]), dtype="int16")[0].astype(int)
+            b = sf.read(str(keras_pred / e["output"]), dtype="int16")[0].astype(int)
+            assert a.shape == b.shape and np.abs(a - b).max() <= 1, (model, e["output"])
+
+
+def test_a_bilstm_folder_shipped_as_its_export_alone_runs_on_both_runtimes(tmp_path, pipeline):
+    """models/bilstm-full ships best.onnx without best.keras: ONNX Runtime runs it, and Keras gets the very
+    same weights back from it (the inverse of the export)."""
+    import shutil
+
+    from superres.predict import load_model
+    from superres.runtime import bilstm_from_onnx
+
+    folder = tmp_path / "onnx-only"
+    shutil.copytree(pipeline["model"], folder)
+    original, cfg = load_model(folder)
+    for name in ("best.keras", "last.keras"):
+        (folder / name).unlink(missing_ok=True)
+    rebuilt = bilstm_from_onnx(cfg, folder / "best.onnx")
+    assert len(rebuilt.weights) == len(original.weights) > 0
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(original.weights, rebuilt.weights))
+    outs = {}
+    for runtime in ("auto", "keras"):
+        pred = tmp_path / runtime
+        out = run_script("rnn-super-resolution.py", "--predict", "--model", folder, pipeline["scan"], "--output",
+                         pred, "--runtime", runtime).stdout
+        assert f"(bilstm, best.onnx, {'onnx' if runtime == 'auto' else 'keras'})" in out
+        manifest = json.loads((pred / "manifest.json").read_text())
+        outs[runtime] = [sf.read(str(pred / e["output"]), dtype="int16")[0].astype(int) for e in manifest["files"]]
+    assert all(np.abs(a - b).max() <= 1 for a, b in zip(outs["auto"], outs["keras"]))
