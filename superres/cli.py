@@ -26,6 +26,9 @@ def quiet_backend(debug=False):
     os.dup2(devnull, 2)
     try:
         import keras  # noqa: F401
+    except ImportError as e:
+        raise UserError(f"this needs the training stack, which this install does not have ({e}): "
+                        "pip install 'superres[train]'") from None
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -1,9 +1,9 @@
 """Prediction with the ``gen`` and ``cgen`` architectures in numpy, streamed frame by frame, in bounded memory.
 
 The generator (:mod:`superres.models.gen`) is a fixed analysis (STFT), a backbone over STFT frames and a fixed
-synthesis (gains, crossfade, inverse STFT). Here the analysis and synthesis are numpy/scipy and the
-backbone is any callable (ONNX Runtime, or the Keras sub-model as a fallback), so prediction needs neither
-TensorFlow nor Keras.
+synthesis (gains, crossfade, inverse STFT). Here the analysis and synthesis are numpy (with scipy's FFT where
+it is installed) and the backbone is any callable (ONNX Runtime, or the Keras sub-model as a fallback), so
+prediction needs neither TensorFlow nor Keras, nor scipy.
 
 The backbone sees ``context`` frames either side of each output frame (its receptive field), so each step
 computes the features of the frames it outputs plus that context and keeps only the frames whose context
@@ -20,8 +20,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import scipy.fft
 import soxr
+
+try:
+    # scipy's FFT transforms a batch of float32 frames 2.2 times faster than numpy's (it vectorises across
+    # rows): the stream's analysis is a sixth of its work. The light install has no scipy and uses numpy's
+    # (the same transform, to float32 rounding: -100 dB on the output).
+    from scipy.fft import irfft, rfft
+except ImportError:
+    from numpy.fft import irfft, rfft
 
 from . import bandplan as bp
 from .audio import HIGH_RATE, LOW_RATE, high_frames, to_float
@@ -45,7 +52,8 @@ _LN_SCALE = np.float32(bp.FEATURE_SCALE / np.log(10.0))
 
 def analysis(frames):
     """Frames (..., FFT) float32 -> their windowed spectrum (..., FFT/2 + 1) complex64."""
-    return scipy.fft.rfft(frames * WINDOW, axis=-1)
+    # Single precision from scipy and numpy 2; numpy 1 gives double, cast back (no copy otherwise).
+    return rfft(frames * WINDOW, axis=-1).astype(np.complex64, copy=False)
 
 
 def low_band_features(spec):
@@ -86,7 +94,7 @@ def synthesis(delta, lo=bp.MERGE_LO):
     to overlap-add."""
     full = np.zeros(delta.shape[:-1] + (bp.FFT // 2 + 1,), dtype=np.complex64)
     full[..., lo:] = delta
-    out = scipy.fft.irfft(full, n=bp.FFT, axis=-1)
+    out = irfft(full, n=bp.FFT, axis=-1).astype(np.float32, copy=False)  # as analysis
     out *= _SYNTHESIS
     return out
 

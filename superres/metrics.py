@@ -63,10 +63,8 @@ def _window(n_fft):
 
 def _frames_spectrum(padded, n_fft, hop):
     """Complex spectra of the frames ``padded[t hop : t hop + n_fft]`` of a 1-D signal, shape (frames, bins)."""
-    import scipy.fft
-
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    return scipy.fft.rfft(frames * _window(n_fft), axis=1, workers=-1)
+    return np.fft.rfft(frames * _window(n_fft), axis=1)
 
 
 class SpectralStream:

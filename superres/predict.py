@@ -385,8 +385,8 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
     arch = architecture(config)
     if runtime in ("auto", "onnx", "onnx-int8"):
         if arch.frame_stream:
-            # numpy's FFT and the stream's modules load in a thread while ONNX Runtime loads the graph (the
-            # import lock makes the stream wait for them if they are not done).
+            # The stream's FFT (scipy's where installed: a quarter of a second to import) loads in a thread while
+            # ONNX Runtime loads the graph (the import lock makes the stream wait for it if it is not done).
             threading.Thread(target=importlib.import_module, args=(f"{__package__}.genstream",), daemon=True).start()
         path = current_onnx(weights_file(model_dir, which))
         if path is not None and runtime != "onnx-int8":

@@ -41,8 +41,8 @@ def _import_onnx():
         import onnx
         import onnxruntime
     except ImportError as e:
-        raise UserError(f"--runtime onnx needs the onnx and onnxruntime packages ({e}); "
-                        "pip install -r requirements.txt") from None
+        raise UserError(f"exporting or quantizing a graph needs the onnx package ({e}); "
+                        "pip install 'superres[train]'") from None
     return onnx, onnxruntime
 
 
@@ -318,7 +318,7 @@ class OnnxCore:
         try:
             import onnxruntime as ort
         except ImportError as e:
-            raise UserError(f"the onnx runtime needs the onnxruntime package ({e}); pip install -r requirements.txt")
+            raise UserError(f"the onnx runtime needs the onnxruntime package ({e}); pip install superres")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

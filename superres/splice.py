@@ -15,6 +15,8 @@ overshoots) nothing is added on top.
 
 import numpy as np
 
+from .dsp import FirStream, kaiser_highpass, kaiser_order, running_mean, running_min
+
 #: Stopband attenuation of the highpass, dB: the kept band's error is this far below the difference between
 #: the two streams, under a 24-bit output's resolution.
 STOPBAND_DB = 130.0
@@ -31,12 +33,10 @@ HEADROOM_FRAMES = 64
 
 def highpass(rate, cutoff):
     """The FIR highpass: passband from ``cutoff`` Hz up, stopband below ``cutoff - transition``; odd length."""
-    import scipy.signal
-
     width = max(MIN_TRANSITION_HZ, TRANSITION * cutoff)
-    taps, beta = scipy.signal.kaiserord(STOPBAND_DB, width / (rate / 2))
+    taps, beta = kaiser_order(STOPBAND_DB, width / (rate / 2))
     taps += 1 - taps % 2  # odd: a whole-sample delay, and a highpass needs it
-    return scipy.signal.firwin(taps, cutoff - width / 2, window=("kaiser", beta), pass_zero=False, fs=rate)
+    return kaiser_highpass(taps, cutoff - width / 2, beta, rate)
 
 
 class Headroom:
@@ -86,22 +86,20 @@ class Headroom:
     def _gains(self, need, ready):
         """The output frames ``0 .. ready - 1`` whose gain is below 1, and their gains: the filters run only
         around the frames that need one (within 4 w of them; elsewhere every gain is 1)."""
-        from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
-        w, k = self.w, 2 * self.w + 1
+        w = self.w
         hot = np.flatnonzero(need < 1.0)
         if not hot.size:
             return np.zeros(0, np.intp), np.zeros(0)
         cut = np.flatnonzero(np.diff(hot) > 8 * w)  # groups at least 8 w apart: their spans do not meet
-        frames, gains = [], []
-        for a, b in zip(np.r_[hot[0], hot[cut + 1]], np.r_[hot[cut], hot[-1]]):
-            lo, hi = max(0, a - 4 * w), min(need.shape[0], b + 4 * w + 1)
-            g = uniform_filter1d(minimum_filter1d(need[lo:hi], k, mode="nearest"), k, mode="nearest")
-            at = np.arange(lo, hi) - 2 * w  # output frames
-            keep = (at >= 0) & (at < ready) & (g < 1.0)
-            frames.append(at[keep])
-            gains.append(np.clip(g[keep], 0.0, 1.0))  # the running mean rounds by 1e-15
-        return np.concatenate(frames), np.concatenate(gains)
+        # The spans laid end to end, filtered at once (a loud song has a hundred per block, and a call's
+        # overhead would be most of the work): each begins and ends with 4 w needs of 1, more than the
+        # filters' reach of 2 w, so its neighbours change none of its gains, as the edge's own values would not.
+        at = np.concatenate([np.arange(max(0, a - 4 * w), min(need.shape[0], b + 4 * w + 1))
+                             for a, b in zip(np.r_[hot[0], hot[cut + 1]], np.r_[hot[cut], hot[-1]])])
+        g = running_mean(running_min(need[at], w), w)
+        at -= 2 * w  # output frames
+        keep = (at >= 0) & (at < ready) & (g < 1.0)
+        return at[keep], np.clip(g[keep], 0.0, 1.0)  # the running mean rounds by 1e-15
 
     def push(self, real, added, end=False):
         """Add frames of both parts (n, channels) float; return the output frames now final, float64.
@@ -166,7 +164,7 @@ class BandSplice:
         self.channels, self.total = channels, total
         self.real = np.zeros((0, channels))  # real samples from output frame ``done`` on
         self.conv = np.zeros((0, channels))  # filtered difference for those frames
-        self.tail = np.zeros((self.h.shape[0] - 1, channels))  # the filter's state
+        self.fir = FirStream(self.h, channels)  # holds the filter's state between blocks
         self.first = []  # the difference before the filtering starts (it needs ``delay + 1`` frames to mirror)
         self.last = np.zeros((0, channels))  # the difference's last ``delay + 1`` frames
         self.pushed = self.done = 0
@@ -174,14 +172,9 @@ class BandSplice:
         self.skip = 2 * self.delay
 
     def _filter(self, d):
-        import scipy.signal
-
         if not d.shape[0]:
             return
-        c = scipy.signal.oaconvolve(d, self.h[:, None], axes=0)
-        c[:self.tail.shape[0]] += self.tail
-        self.tail = c[d.shape[0]:]
-        out = c[:d.shape[0]]
+        out = self.fir.push(d)
         drop = min(self.skip, out.shape[0])
         self.skip -= drop
         self.conv = np.concatenate([self.conv, out[drop:]])

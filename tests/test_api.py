@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,43 +74,113 @@ def test_importing_the_package_loads_no_backend():
     assert out.split() == ["False", "False"]
 
 
-def test_pip_install_gives_a_working_superres_command(pipeline, tmp_path):
-    """`pip install .` into a fresh virtual environment, then `superres predict` from another folder.
+#: What `pip install superres` may hold at most, bytes (the core's packages, the project and pip itself).
+CORE_SIZE_LIMIT = 350e6
 
-    The new environment sees the locked packages of this one (a .pth file) so that the test installs nothing
-    from the network: what it checks is the project's own packaging (metadata, console command, the
-    pretrained model as package data).
+
+def _core_distributions():
+    """The distributions requirements-core.txt brings in, and theirs, as this (locked) environment has them."""
+    import importlib.metadata as md
+    import re
+
+    from packaging.requirements import Requirement
+
+    todo = [Requirement(line).name for line in (ROOT / "requirements-core.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    found = {}
+    while todo:
+        name = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in found:
+            continue
+        found[key] = dist = md.distribution(name)
+        for r in dist.requires or []:
+            req = Requirement(r)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return found
+
+
+def test_pip_install_gives_the_light_core_and_a_working_superres_command(pipeline, tmp_path):
+    """`pip install superres` into a fresh virtual environment that holds the core's packages alone (no
+    TensorFlow, Keras, scipy, onnx, PyTorch or JAX), then `superres predict` from another folder with the
+    default model, on a lower rate (the splice), and with the shipped sbr and full-size BiLSTM models.
+
+    The new environment sees the locked packages of the core, linked from this environment (a .pth file), so
+    that the test installs nothing from the network: what it checks is the project's own packaging and that
+    prediction needs nothing else. The project is installed from a wheel built from a copy of the checkout.
     """
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "data", "__pycache__", "*.egg-info",
-                                                             "build", ".pytest_cache"))
+                                                             "build", ".pytest_cache", "logs"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                           "-w", str(tmp_path / "wheels"), str(src)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The core's packages, each linked from this environment.
+    core, size = tmp_path / "core-site", 0
+    core.mkdir()
+    site_here = sysconfig.get_paths()["purelib"]
+    dists = _core_distributions()
+    assert not set(dists) & {"tensorflow", "keras", "scipy", "onnx", "torch", "jax", "librosa", "matplotlib"}
+    for dist in dists.values():
+        for f in dist.files or []:
+            if f.parts[0] == "..":  # scripts outside site-packages
+                continue
+            top = core / f.parts[0]
+            if not top.exists():
+                top.symlink_to(os.path.join(site_here, f.parts[0]))
+            path = dist.locate_file(f)
+            size += os.path.getsize(path) if os.path.isfile(path) else 0
     env_dir = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
-    site = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
-                           "['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
-    with open(os.path.join(site, "locked-deps.pth"), "w") as f:
-        f.write(sysconfig.get_paths()["purelib"] + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    proc = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-                           "--no-build-isolation", str(src)], capture_output=True, text=True, env=env)
+    py = str(env_dir / "bin" / "python")
+    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(site, "core-deps.pth"), "w") as f:
+        f.write(str(core) + "\n")
+    wheel = next((tmp_path / "wheels").glob("superres-*.whl"))
+    proc = subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+                          capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    own = sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(site) for n in names
+              if not os.path.islink(os.path.join(d, n)))
+    assert size + own < CORE_SIZE_LIMIT, (size, own)
+    for module in ("tensorflow", "keras", "scipy", "onnx", "torch", "jax"):
+        probe = subprocess.run([py, "-c", f"import {module}"], capture_output=True, text=True, env=env)
+        assert probe.returncode != 0, f"{module} is importable in the core environment"
+
     exe = env_dir / "bin" / "superres"
-    assert exe.is_file()
     work = tmp_path / "elsewhere"
     work.mkdir()
     shutil.copy(pipeline["scan"] / "sub" / "b_mono.wav", work / "song.wav")
+    x, rate = sf.read(work / "song.wav")
+    sf.write(work / "short.wav", x[:rate // 4], rate, subtype="PCM_16")  # the full-size BiLSTM is slow
+    sf.write(work / "low16k.wav", synth(1.0, 16000, 1, seed=4), 16000, subtype="PCM_16")
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, cwd=work, env=env)
     assert out.returncode == 0 and out.stdout.startswith("superres "), out.stderr
     # The pretrained default model travels inside the package: no --model, no checkout.
-    proc = subprocess.run([str(exe), "predict", "song.wav", "--output", "up"], capture_output=True, text=True,
-                          cwd=work, env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sf.info(work / "up" / "song.wav").frames == 2 * sf.info(work / "song.wav").frames
-    # ... with its exported backbone, on ONNX Runtime (no TensorFlow start-up).
-    assert json.loads((work / "up" / "manifest.json").read_text())["runtime"] == "onnx"
-    installed = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import superres; print(superres.__file__)"],
-                               capture_output=True, text=True, cwd=work, env=env).stdout
+    runs = {"up": ["song.wav", "low16k.wav"],
+            "sbr": ["short.wav", "--model", str(ROOT / "models" / "sbr")],
+            "full": ["short.wav", "--model", str(ROOT / "models" / "bilstm-full")]}
+    for name, args in runs.items():
+        proc = subprocess.run([str(exe), "predict", *args, "--output", name], capture_output=True, text=True,
+                              cwd=work, env=env)
+        assert proc.returncode == 0, (name, proc.stderr[-3000:])
+        manifest = json.loads((work / name / "manifest.json").read_text())
+        assert manifest["runtime"] == "onnx", name
+        for entry in manifest["files"]:
+            source = sf.info(work / Path(entry["input"]).name)
+            assert sf.info(work / name / entry["output"]).frames == -(-source.frames * 44100 // source.samplerate)
+    done = {Path(e["input"]).name: e["done"] for e in json.loads((work / "up" / "manifest.json").read_text())["files"]}
+    assert done == {"song.wav": "network", "low16k.wav": "spliced"}
+    installed = subprocess.run([py, "-c", "import superres; print(superres.__file__)"], capture_output=True,
+                               text=True, cwd=work, env=env).stdout
     assert str(env_dir) in installed  # the installed copy ran, not the checkout
+    # What needs the training stack says which extra brings it.
+    proc = subprocess.run([str(exe), "predict", "song.wav", "--output", "k", "--runtime", "keras"],
+                          capture_output=True, text=True, cwd=work, env=env)
+    assert proc.returncode == 2 and "pip install 'superres[train]'" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_the_readme_documents_the_apis_real_signatures():
