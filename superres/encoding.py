@@ -98,15 +98,18 @@ def unwindow(windows, hop, n, weights=None):
     -------
     ndarray, shape (n, ...), float64
     """
+    from .dsp import overlap_add
+
     k, window = windows.shape[:2]
     if weights is None:
         weights = np.ones(window)
-    total = max((k - 1) * hop + window, 0)
-    out = np.zeros((total,) + windows.shape[2:], dtype=np.float64)
-    norm = np.zeros(total, dtype=np.float64)
-    w = weights.reshape((window,) + (1,) * (windows.ndim - 2))
-    for i in range(k):
-        out[i * hop:i * hop + window] += windows[i] * w
-        norm[i * hop:i * hop + window] += weights
+    r = -(-window // hop)
+    total = max(k - 1 + r, 0) * hop
+    frames = np.moveaxis(np.asarray(windows, np.float64), (0, 1), (-2, -1))  # (..., k, window)
+    out = np.zeros(frames.shape[:-2] + (total,))
+    norm = np.zeros(total)
+    overlap_add(out, frames * weights, 0, hop)
+    overlap_add(norm, np.broadcast_to(np.asarray(weights, np.float64), (k, window)), 0, hop)
+    out = np.moveaxis(out, -1, 0)  # (total, ...)
     norm = np.where(norm > 0, norm, 1.0).reshape((total,) + (1,) * (windows.ndim - 2))
     return (out / norm)[:n]

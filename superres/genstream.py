@@ -22,38 +22,22 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import soxr
 
-try:
-    # scipy's FFT transforms a batch of float32 frames 2.2 times faster than numpy's (it vectorises across
-    # rows): the stream's analysis is a sixth of its work. The light install has no scipy and uses numpy's
-    # (the same transform, to float32 rounding: -100 dB on the output).
-    from scipy.fft import irfft, rfft
-except ImportError:
-    from numpy.fft import irfft, rfft
 
 from . import bandplan as bp
 from .audio import HIGH_RATE, LOW_RATE, high_frames, to_float
+from .dsp import frames_of, hann, overlap_add, spectra, synthesis_window
 from .errors import check_interrupted
 
 _HALF = bp.FFT // 2
-#: Periodic Hann window (as Keras's ``stft``), float32.
-WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(bp.FFT) / bp.FFT)).astype(np.float32)
-#: Sum of the squared windows over the FFT / HOP frames that overlap at any sample (Hann, hop a quarter).
-_OLA_NORM = float(np.sum(WINDOW.astype(np.float64) ** 2) / bp.HOP)
-
-
-#: The synthesis window with the overlap-add normalisation folded in, float32.
-_SYNTHESIS = (WINDOW / _OLA_NORM).astype(np.float32)
+#: Periodic Hann window (as Keras's ``stft``), float32, and the synthesis window with the overlap-add's
+#: constant normalisation folded in (:mod:`superres.dsp`).
+WINDOW = hann(bp.FFT)
+_SYNTHESIS = synthesis_window(bp.FFT, bp.HOP)
 _SOURCE_BINS = bp.source_bins()
 _OFFSET = bp.log_gain_offset()
 #: ``features`` computed with the natural log: numpy's float32 ``log`` is vectorised on AVX2, its ``log10``
 #: is not (measured 2x slower).
 _LN_SCALE = np.float32(bp.FEATURE_SCALE / np.log(10.0))
-
-
-def analysis(frames):
-    """Frames (..., FFT) float32 -> their windowed spectrum (..., FFT/2 + 1) complex64."""
-    # Single precision from scipy and numpy 2; numpy 1 gives double, cast back (no copy otherwise).
-    return rfft(frames * WINDOW, axis=-1).astype(np.complex64, copy=False)
 
 
 def low_band_features(spec):
@@ -94,9 +78,7 @@ def synthesis(delta, lo=bp.MERGE_LO):
     to overlap-add."""
     full = np.zeros(delta.shape[:-1] + (bp.FFT // 2 + 1,), dtype=np.complex64)
     full[..., lo:] = delta
-    out = irfft(full, n=bp.FFT, axis=-1).astype(np.float32, copy=False)  # as analysis
-    out *= _SYNTHESIS
-    return out
+    return frames_of(full, bp.FFT, _SYNTHESIS)
 
 
 class FixedPlan:
@@ -155,8 +137,7 @@ def channel_frames(core, seg, keep, plan=_FIXED):
 
     ``keep`` selects the frames to return (the others are the backbone's context).
     """
-    frames = np.lib.stride_tricks.sliding_window_view(seg, bp.FFT)[::bp.HOP]  # (F, FFT), a view
-    spec = analysis(frames)
+    spec = spectra(seg, bp.FFT, bp.HOP, WINDOW)  # (F, bins)
     gain = np.asarray(core(plan.features(spec)[None]))[0]
     return synthesis(plan.delta(spec[keep], gain[keep]), plan.lo)
 
@@ -291,11 +272,7 @@ class GenStream:
         need = off + (k + r - 1) * bp.HOP
         if need > self.acc.shape[1]:
             self.acc = np.concatenate([self.acc, np.zeros((self.channels, need - self.acc.shape[1]), np.float32)], 1)
-        parts = pieces.reshape(self.channels, k, r, bp.HOP)
-        for j in range(r):  # the j-th quarter of every frame, added in place (no temporary of the span)
-            view = self.acc[:, off + j * bp.HOP:off + (j + k) * bp.HOP]
-            view.shape = (self.channels, k, bp.HOP)  # a view of acc, or an error (never a silent copy)
-            view += parts[:, :, j]
+        overlap_add(self.acc, pieces, off, bp.HOP)
 
     def _trim(self):
         keep_from = min(self.out_pos, max(0, (self.t_done - self.context) * bp.HOP - _HALF))

@@ -12,6 +12,8 @@ the LSD definition assumes that scale.
 
 import numpy as np
 
+from .dsp import hann, spectra
+
 #: STFT of the log-spectral distance, as in NU-Wave 2 and AP-BWE.
 LSD_N_FFT = 2048
 LSD_HOP = 512
@@ -57,16 +59,6 @@ def _ratio_db(num, den):
     return float(10 * np.log10(max(num, 1e-30) / den))
 
 
-def _window(n_fft):
-    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann, torch.hann_window
-
-
-def _frames_spectrum(padded, n_fft, hop):
-    """Complex spectra of the frames ``padded[t hop : t hop + n_fft]`` of a 1-D signal, shape (frames, bins)."""
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    return np.fft.rfft(frames * _window(n_fft), axis=1)
-
-
 class SpectralStream:
     """The STFT of a signal of known length, computed as its samples arrive, frame for frame as :func:`stft`.
 
@@ -84,6 +76,7 @@ class SpectralStream:
     def __init__(self, channels, total, n_fft=LSD_N_FFT, hop=LSD_HOP):
         self.channels, self.total, self.n_fft, self.hop = channels, total, n_fft, hop
         self.pad = n_fft // 2
+        self.window = hann(n_fft, np.float64)
         self.reflect = total > self.pad
         self.buf = np.zeros((0, channels))  # the padded signal from frame ``next * hop`` on
         self.tail = np.zeros((0, channels))  # the last ``pad + 1`` samples pushed
@@ -113,7 +106,7 @@ class SpectralStream:
         bins = self.n_fft // 2 + 1
         out = np.zeros((self.channels, ready, bins), complex)
         for c in range(self.channels if ready else 0):
-            out[c] = _frames_spectrum(self.buf[:(ready - 1) * self.hop + self.n_fft, c], self.n_fft, self.hop)
+            out[c] = spectra(self.buf[:(ready - 1) * self.hop + self.n_fft, c], self.n_fft, self.hop, self.window)
         self.next += ready
         self.buf = self.buf[ready * self.hop:]
         return out

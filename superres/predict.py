@@ -26,6 +26,7 @@ from .audio import (HIGH_RATE, READ_EXTENSIONS, audio_info, check_writable_dir, 
 from .archs import architecture, check_inference_fits
 from .runtime import inference_network
 from .bandplan import MIN_CUTOFF_HZ
+from .dsp import overlap_add
 from .errors import UserError, check_interrupted, to_stderr
 from .manifest import (FORMAT_VERSION, MANIFEST_NAME, previous_manifest, relative_path, resolve_path, resolved,
                        write_json_atomic)
@@ -233,24 +234,18 @@ class StreamUpsampler:
         wins = np.ascontiguousarray(np.moveaxis(self.inp[idx], 2, 0).reshape(ch * k, w))
         y = np.concatenate([self._predict(wins[i:i + self.batch_size])
                             for i in range(0, wins.shape[0], self.batch_size)]).reshape(ch, k, w)
-        # Overlap-add without a loop over windows: cut every window into r = ceil(w / h) hop-long pieces;
-        # piece j of window i lands on output block i + j, so r shifted additions place them all.
         r = -(-w // h)
-        pad = r * h - w
-        pieces = np.pad(y * self.weights, ((0, 0), (0, 0), (0, pad))).reshape(ch, k, r, h)
-        wpieces = np.pad(self.weights, (0, pad)).reshape(r, h)
-        blocks, wblocks = np.zeros((ch, k + r - 1, h)), np.zeros((k + r - 1, h))
-        for j in range(r):
-            blocks[:, j:j + k] += pieces[:, :, j]
-            wblocks[j:j + k] += wpieces[j]
+        blocks, wblocks = np.zeros((ch, (k + r - 1) * h)), np.zeros((k + r - 1) * h)
+        overlap_add(blocks, y * self.weights, 0, h)
+        overlap_add(wblocks, np.broadcast_to(self.weights, (k, w)), 0, h)
         span = (k + r - 1) * h
         base = self.next_start - self.out_pos
         grow = base + span - self.acc.shape[0]
         if grow > 0:
             self.acc = np.concatenate([self.acc, np.zeros((grow, ch))])
             self.norm = np.concatenate([self.norm, np.zeros(grow)])
-        self.acc[base:base + span] += blocks.reshape(ch, span).T
-        self.norm[base:base + span] += wblocks.reshape(span)
+        self.acc[base:base + span] += blocks.T
+        self.norm[base:base + span] += wblocks
         self.next_start += k * h
         self.inp = self.inp[k * h:]
 

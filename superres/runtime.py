@@ -91,6 +91,19 @@ def _graph_builder():
     return nodes, inits, const, node
 
 
+def _model_proto(nodes, inits, name, inputs, outputs):
+    """The checked ONNX model of a graph: ``inputs`` and ``outputs`` as (name, element type, shape)."""
+    onnx, _ = _import_onnx()
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(*io) for io in inputs],
+                              [helper.make_tensor_value_info(*io) for io in outputs], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION,
+                              producer_name="superres")
+    onnx.checker.check_model(proto)
+    return proto
+
+
 def export_bilstm(model, config):
     """The trained ``bilstm`` network as an ONNX graph with int16 input.
 
@@ -151,13 +164,8 @@ def export_bilstm(model, config):
     x = dense(x, "dense_3", True)
     x = dense(x, "sample", False)
     nodes.append(helper.make_node("Transpose", [x], ["sample"], name="batch_major", perm=[1, 0, 2]))
-    graph = helper.make_graph(
-        nodes, "bilstm", [helper.make_tensor_value_info("pcm", TensorProto.INT16, ["batch", window])],
-        [helper.make_tensor_value_info("sample", TensorProto.FLOAT, ["batch", window, 1])], inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION,
-                              producer_name="superres")
-    onnx.checker.check_model(proto)
-    return proto
+    return _model_proto(nodes, inits, "bilstm", [("pcm", TensorProto.INT16, ["batch", window])],
+                        [("sample", TensorProto.FLOAT, ["batch", window, 1])])
 
 
 def bilstm_from_onnx(config, path):
@@ -242,14 +250,8 @@ def export_gen_core(core):
         h = node("Add", [h, dense(y, f"{name}_pw2")], f"{name}_add")
     h = dense(norm(h, "head_norm"), "log_gain")
     nodes.append(helper.make_node("Identity", [h], ["log_gain"], name="log_gain"))
-    graph = helper.make_graph(
-        nodes, "gen_core",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", bins_in])],
-        [helper.make_tensor_value_info("log_gain", TensorProto.FLOAT, ["batch", "frames", bins_out])], inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION,
-                              producer_name="superres")
-    onnx.checker.check_model(proto)
-    return proto
+    return _model_proto(nodes, inits, "gen_core", [("features", TensorProto.FLOAT, ["batch", "frames", bins_in])],
+                        [("log_gain", TensorProto.FLOAT, ["batch", "frames", bins_out])])
 
 
 def export_sbr_envelope(model):
@@ -296,14 +298,27 @@ def export_sbr_envelope(model):
     h = dense(h, "envelope", False)
     nodes.append(helper.make_node("Identity", [h], ["log_gain"], name="log_gain"))
     bins, bands = int(model.get_layer("features").get_weights()[0].shape[0]), int(weights("envelope")[1].shape[0])
-    graph = helper.make_graph(
-        nodes, "sbr_envelope",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "frames", bins])],
-        [helper.make_tensor_value_info("log_gain", TensorProto.FLOAT, ["batch", "frames", bands])], inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION,
-                              producer_name="superres")
-    onnx.checker.check_model(proto)
-    return proto
+    return _model_proto(nodes, inits, "sbr_envelope", [("features", TensorProto.FLOAT, ["batch", "frames", bins])],
+                        [("log_gain", TensorProto.FLOAT, ["batch", "frames", bands])])
+
+
+def session(source, threads=None):
+    """An ONNX Runtime session (CPU) of a graph: an ``onnx.ModelProto``, its bytes or a file.
+
+    ``threads``: intra-op threads (None or 0: ONNX Runtime's own choice, one per physical core).
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise UserError(f"the onnx runtime needs the onnxruntime package ({e}); pip install superres")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    if not isinstance(source, (bytes, str, Path)):
+        source = source.SerializeToString()
+    return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
+                                providers=["CPUExecutionProvider"])
 
 
 class OnnxCore:
@@ -315,17 +330,7 @@ class OnnxCore:
     """
 
     def __init__(self, model, threads=1):
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise UserError(f"the onnx runtime needs the onnxruntime package ({e}); pip install superres")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        source = model if isinstance(model, bytes) else str(model)
-        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-
+        self.session = session(model, threads)
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, features):
@@ -440,12 +445,7 @@ def current_onnx(checkpoint):
     if Path(checkpoint).suffix == ".onnx" or not path.is_file():
         return path if path.is_file() else None
     try:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        recorded = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]) \
-            .get_modelmeta().custom_metadata_map.get(_SOURCE_KEY)
+        recorded = session(path).get_modelmeta().custom_metadata_map.get(_SOURCE_KEY)
     except Exception:
         return None
     return path if recorded == _sha256(checkpoint) else None
@@ -547,17 +547,7 @@ class OnnxNetwork:
     """
 
     def __init__(self, proto, threads=None):
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise UserError(f"the onnx runtime needs the onnxruntime package ({e}); pip install superres")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        source = proto if isinstance(proto, (bytes, str, Path)) else proto.SerializeToString()
-        self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = session(proto, threads)
 
     def predict_on_batch(self, x):
         """int16 windows (batch, window) -> float32 (batch, window, 1)."""

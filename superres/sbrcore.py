@@ -13,21 +13,18 @@ float32, so the two agree to float32 rounding (checked when the graph is written
 import numpy as np
 
 from .archs import SBR_FFT, SBR_HOP
+from .dsp import frames_of, hann, overlap_add, spectra, synthesis_window
 
 _LOW = SBR_FFT // 4  # bins below 11.025 kHz
-#: Periodic Hann window (tf.signal.hann_window(periodic=True), as Keras's stft uses it), float32.
-WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(SBR_FFT) / SBR_FFT)).astype(np.float32)
-#: The synthesis window with the constant overlap-add normalisation of models/spectral.istft folded in.
-_SYNTHESIS = (WINDOW / (np.sum(WINDOW.astype(np.float64) ** 2) / SBR_HOP)).astype(np.float32)
+WINDOW = hann(SBR_FFT)
+_SYNTHESIS = synthesis_window(SBR_FFT, SBR_HOP)
 
 
 def analysis(x):
     """float32 (batch, window) -> the source band (batch, frames, low / 2) complex64 and the low band's log10
     power (batch, frames, low) float32, frames = window // hop + 1."""
     pad = SBR_FFT // 2
-    padded = np.pad(x, ((0, 0), (pad, pad)), mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, SBR_FFT, axis=-1)[:, ::SBR_HOP]
-    spec = np.fft.rfft(frames * WINDOW, axis=-1).astype(np.complex64)
+    spec = spectra(np.pad(x, ((0, 0), (pad, pad)), mode="reflect"), SBR_FFT, SBR_HOP, WINDOW)
     power = np.square(spec.real[..., :_LOW]) + np.square(spec.imag[..., :_LOW])
     # 1e-10 is far below one 16-bit LSB's power in a bin: digital silence maps to a constant.
     return spec[..., _LOW // 2:_LOW], np.log10(power + np.float32(1e-10))
@@ -46,11 +43,8 @@ def synthesis(x, source, envelope):
     gain = np.repeat(np.sqrt(target / (band_power + np.float32(1e-10))), per, axis=-1)
     full = np.zeros((batch, frames, SBR_FFT // 2 + 1), np.complex64)
     full[..., _LOW:SBR_FFT // 2] = src * gain
-    pieces = (np.fft.irfft(full, SBR_FFT, axis=-1).astype(np.float32) * _SYNTHESIS)
-    r = SBR_FFT // SBR_HOP
-    out = np.zeros((batch, (frames + r - 1) * SBR_HOP), np.float32)
-    for j in range(r):  # piece j of frame t lands on block t + j
-        out[:, j * SBR_HOP:(j + frames) * SBR_HOP] += pieces[..., j * SBR_HOP:(j + 1) * SBR_HOP].reshape(batch, -1)
+    out = np.zeros((batch, (frames - 1) * SBR_HOP + SBR_FFT), np.float32)
+    overlap_add(out, frames_of(full, SBR_FFT, _SYNTHESIS), 0, SBR_HOP)
     return x + out[:, SBR_FFT // 2:SBR_FFT // 2 + x.shape[1]]
 
 

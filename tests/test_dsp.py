@@ -218,3 +218,26 @@ def test_headroom_gains_are_scipys(seed):
     assert np.unique(frames).size == frames.size and np.all(gains < 1.0) and np.sum(ref < 1 - 1e-9) > 1000
     np.testing.assert_allclose(dense, ref, rtol=0, atol=1e-12)
     assert np.array_equal(np.flatnonzero(ref < 1 - 1e-12), np.flatnonzero(dense < 1 - 1e-12))
+
+
+@pytest.mark.parametrize("n_fft, hop", [(2048, 512), (1024, 256)])
+def test_the_keras_stft_pair_equals_the_cores(n_fft, hop):
+    """Training's STFT and inverse STFT (superres.models.spectral, Keras) compute what the core's do."""
+    from superres.dsp import frames_of, hann, overlap_add, spectra, synthesis_window
+    from superres.models.spectral import istft, stft
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5 * n_fft + 37)).astype(np.float32)
+    re, im = (np.asarray(a) for a in stft(x, n_fft, hop))
+    ref = spectra(np.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect"), n_fft, hop, hann(n_fft))
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(re + 1j * im, ref, atol=2e-5 * scale)
+    spec = (rng.standard_normal(ref.shape) + 1j * rng.standard_normal(ref.shape)).astype(np.complex64)
+    spec[..., 0] = spec[..., 0].real  # a real signal's DC and Nyquist bins are real
+    spec[..., -1] = spec[..., -1].real
+    length = x.shape[1]
+    want = np.asarray(istft(spec.real, spec.imag, n_fft, hop, length))
+    frames = spec.shape[1]
+    acc = np.zeros((2, (frames - 1) * hop + n_fft), np.float32)
+    overlap_add(acc, frames_of(spec, n_fft, synthesis_window(n_fft, hop)), 0, hop)
+    np.testing.assert_allclose(acc[:, n_fft // 2:n_fft // 2 + length], want, atol=2e-5 * np.abs(want).max())
