@@ -383,7 +383,7 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
             # The stream's FFT (scipy's where installed: a quarter of a second to import) loads in a thread while
             # ONNX Runtime loads the graph (the import lock makes the stream wait for it if it is not done).
             threading.Thread(target=importlib.import_module, args=(f"{__package__}.genstream",), daemon=True).start()
-        path = current_onnx(weights_file(model_dir, which))
+        path = current_onnx(weights_file(model_dir, which), config)
         if path is not None and runtime != "onnx-int8":
             return Predictor(None, config, overlap, batch_size, runtime="onnx", network=onnx_network(path, config))
         if log and runtime == "auto":

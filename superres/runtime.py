@@ -326,8 +326,24 @@ class OnnxCore:
         return self.session.run(None, {self.input: np.ascontiguousarray(features, np.float32)})[0]
 
 
-#: Metadata key of an exported backbone: the SHA-256 of the checkpoint it was exported from.
+#: Metadata key of an exported graph: the SHA-256 of the checkpoint it was exported from.
 _SOURCE_KEY = "superres.weights_sha256"
+#: Metadata key of an exported graph: the network it is (:func:`network_signature`).
+_NETWORK_KEY = "superres.network"
+
+
+def network_signature(config):
+    """What an exported graph must agree with in its folder's config.json: the architecture, its number of
+    weights and (for networks of a fixed window) the window. An edited or mixed-up config then stops
+    prediction on ONNX Runtime as it stops Keras (superres.predict._check_weights), where the graph alone
+    would run, or fail inside ONNX Runtime."""
+    import json
+
+    arch = architecture(config)
+    sig = {"arch": config["arch"], "params": int(arch.params(config))}
+    if not arch.window_free:
+        sig["window"] = int(config["window"])
+    return json.dumps(sig, sort_keys=True)
 
 
 def _sha256(path):
@@ -379,20 +395,23 @@ def onnx_network(source, config, threads=None):
 
 def _probe(model, config):
     """Inputs to compare an export with its Keras network on, and the Keras network's outputs there."""
+    import keras
+
     rng = np.random.default_rng(0)
     if architecture(config).frame_stream:
         from .models.gen import core_of
 
         core = core_of(model)
         x = rng.standard_normal((1, 48, int(core.inputs[0].shape[-1]))).astype(np.float32)
-        return x, np.asarray(core.predict_on_batch(x))
+        # Called, not predict_on_batch: under tf.distribute (a training worker) that gathers every replica's.
+        return x, keras.ops.convert_to_numpy(core(x, training=False))
     from .models import inference_model
 
     net = inference_model(model, config)  # int16 windows in, as the export takes them
     window = int(net.inputs[0].shape[1])
     x = (rng.standard_normal((4, window)) * 6000).clip(-32768, 32767).astype(np.int16)
     x[0] = (20000 * np.sin(np.arange(window) * 0.05)).astype(np.int16)
-    return x, np.asarray(net.predict_on_batch(x))
+    return x, keras.ops.convert_to_numpy(net(x, training=False))
 
 
 def check_export(model, config, source):
@@ -419,25 +438,41 @@ def write_onnx(model, config, checkpoint):
     onnx, _ = _import_onnx()
     proto = export_graph(model, config)
     check_export(model, config, proto.SerializeToString())
-    onnx.helper.set_model_props(proto, {_SOURCE_KEY: _sha256(checkpoint)})
+    onnx.helper.set_model_props(proto, {_SOURCE_KEY: _sha256(checkpoint), _NETWORK_KEY: network_signature(config)})
     with atomic_output(core_file(checkpoint)) as tmp:
         onnx.save(proto, str(tmp))
 
 
-def current_onnx(checkpoint):
-    """``core_file(checkpoint)`` if it exists and was exported from exactly these weights, else None (a
-    checkpoint that is itself an export, :func:`superres.predict.weights_file`, is its own).
+def current_onnx(checkpoint, config):
+    """``core_file(checkpoint)`` if it exists, was exported from exactly these weights and is the network
+    ``config`` describes, else None (a checkpoint that is itself an export, :func:`superres.predict.weights_file`,
+    is its own weights).
 
-    Read with ONNX Runtime alone (no Keras, no onnx package): the recorded SHA-256 is in the graph's metadata.
+    Read with ONNX Runtime alone (no Keras, no onnx package): both are in the graph's metadata.
+
+    Raises
+    ------
+    UserError
+        The graph is of another network than ``config`` describes (an edited or mixed-up folder).
     """
     path = core_file(checkpoint)
-    if Path(checkpoint).suffix == ".onnx" or not path.is_file():
-        return path if path.is_file() else None
+    if not path.is_file():
+        return None
     try:
-        recorded = session(path).get_modelmeta().custom_metadata_map.get(_SOURCE_KEY)
+        meta = session(path).get_modelmeta().custom_metadata_map
     except Exception:
         return None
-    return path if recorded == _sha256(checkpoint) else None
+    if Path(checkpoint).suffix != ".onnx" and meta.get(_SOURCE_KEY) != _sha256(checkpoint):
+        return None
+    if _NETWORK_KEY not in meta:  # exported before graphs said what network they are: as if stale
+        return None
+    if meta[_NETWORK_KEY] != network_signature(config):
+        from .runs import arch_keys
+
+        cfg = {k: config[k] for k in arch_keys(config["arch"]) if k in config and k != "seed"}
+        raise UserError(f"{path}: these weights are not those of the network config.json describes ({cfg}); the "
+                        "folder was edited or mixed up: retrain the model, or restore its config.json")
+    return path
 
 
 def saturating_int8_cpu():
