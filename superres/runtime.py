@@ -464,9 +464,13 @@ def current_onnx(checkpoint, config):
         return None
     if Path(checkpoint).suffix != ".onnx" and meta.get(_SOURCE_KEY) != _sha256(checkpoint):
         return None
-    if _NETWORK_KEY not in meta:  # exported before graphs said what network they are: as if stale
+    import json
+
+    try:
+        network = json.loads(meta[_NETWORK_KEY])
+    except (KeyError, ValueError):  # exported before graphs said what network they are, or damaged: as if stale
         return None
-    if meta[_NETWORK_KEY] != network_signature(config):
+    if network != json.loads(network_signature(config)):
         from .runs import arch_keys
 
         cfg = {k: config[k] for k in arch_keys(config["arch"]) if k in config and k != "seed"}

@@ -161,7 +161,8 @@ def format_tables(rows, args):
     out = [f"Held-out songs through `superres predict` by input kind ({len(next(iter(rows.values())))} songs"
            + (f", {args.seconds:g} s from each middle" if args.seconds else ", whole") + "): means over songs "
            "(median cutoff). HF energy: above the cutoff, against the original's; LSD above the cutoff, of the "
-           "output and of the input as it is (sinc-interpolated); both over the songs restored (n/a: none); kept: SNR below 0.95 x the cutoff against "
+           "output and of the input as it is (sinc-interpolated); both over the songs restored (n/a: none); "
+           "kept: SNR below 0.95 x the cutoff against "
            "the input, as written (inf: identical); unchanged: songs read as full band and written as they are; "
            "clipped: songs whose 16-bit output clips the input's own band where it rings past full scale (the "
            "restored band never does; --gain or --subtype float avoids it).", "",
@@ -175,7 +176,8 @@ def format_tables(rows, args):
         restored = [r for r in rs if r["done"] != "unchanged"]
         kept = [r["kept"] for r in rs]
         cells = [_f(np.median([r["cutoff"] for r in rs]) / 1000, 1), _f(mean("energy", restored)),
-                 _f(mean("lsd", restored)), _f(mean("lsd_input", restored)), "inf" if all(np.isinf(kept)) else _f(np.nanmean(np.minimum(kept, 200)), 1),
+                 _f(mean("lsd", restored)), _f(mean("lsd_input", restored)),
+                 "inf" if all(np.isinf(kept)) else _f(np.nanmean(np.minimum(kept, 200)), 1),
                  "inf" if all(np.isinf(kept)) else _f(np.nanmin(kept), 1),
                  f"{sum(r['done'] == 'unchanged' for r in rs)}/{len(rs)}",
                  f"{sum(r.get('clipped', 0) > 0 for r in rs)}/{len(rs)}" if rs and "clipped" in rs[0] else "n/a"]
