@@ -19,13 +19,24 @@ import math
 
 import numpy as np
 
-try:
-    # scipy's FFT transforms a batch of float32 frames 2.2 times faster than numpy's (it vectorises across
-    # rows): a sixth of the generator stream's work. The light install has no scipy and uses numpy's (the
-    # same transform, to float rounding: -100 dB on the output).
-    from scipy.fft import irfft as _irfft, rfft as _rfft
-except ImportError:
-    from numpy.fft import irfft as _irfft, rfft as _rfft
+_FFT = []
+
+
+def load_fft():
+    """The real FFT and its inverse the STFT uses, imported on first use (scipy's takes a quarter of a second
+    to import: prediction loads it in a thread while ONNX Runtime loads the graph).
+
+    scipy's transforms a batch of float32 frames 2.2 times faster than numpy's (it vectorises across rows): a
+    sixth of the generator stream's work. The light install has no scipy and uses numpy's (the same transform,
+    to float rounding: -100 dB on the output).
+    """
+    if not _FFT:
+        try:
+            from scipy.fft import irfft, rfft
+        except ImportError:
+            from numpy.fft import irfft, rfft
+        _FFT[:] = [rfft, irfft]
+    return _FFT
 
 
 def hann(n, dtype=np.float32):
@@ -46,13 +57,13 @@ def spectra(padded, n_fft, hop, window):
     back from numpy 1's double (no copy otherwise).
     """
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop, :]
-    out = _rfft(frames * window, axis=-1)
+    out = load_fft()[0](frames * window, axis=-1)
     return out.astype(np.complex64, copy=False) if frames.dtype == np.float32 else out
 
 
 def frames_of(spec, n_fft, window):
     """The windowed time frames of spectra (..., bins), to overlap-add: (..., n_fft), float32 for complex64."""
-    out = _irfft(spec, n=n_fft, axis=-1)
+    out = load_fft()[1](spec, n=n_fft, axis=-1)
     out = out.astype(np.float32, copy=False) if spec.dtype == np.complex64 else out
     out *= window
     return out

@@ -358,6 +358,13 @@ class Predictor:
         yield up.finish()
 
 
+def _load_stream():
+    importlib.import_module(f"{__package__}.genstream")
+    from .dsp import load_fft
+
+    load_fft()
+
+
 def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, batch_size=None, log=None,
                    before_keras=None):
     """Load a model folder and make its :class:`Predictor`, importing Keras only when the runtime needs it.
@@ -382,7 +389,7 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
         if arch.frame_stream:
             # The stream's FFT (scipy's where installed: a quarter of a second to import) loads in a thread while
             # ONNX Runtime loads the graph (the import lock makes the stream wait for it if it is not done).
-            threading.Thread(target=importlib.import_module, args=(f"{__package__}.genstream",), daemon=True).start()
+            threading.Thread(target=_load_stream, daemon=True).start()
         path = current_onnx(weights_file(model_dir, which), config)
         if path is not None and runtime != "onnx-int8":
             return Predictor(None, config, overlap, batch_size, runtime="onnx", network=onnx_network(path, config))
