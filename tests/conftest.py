@@ -138,3 +138,16 @@ def train_one_epoch(dataset, model, flags):
                      "--epochs", "1", *flags).stdout
     assert "best validation loss" in out
     return model
+
+
+#: A tiny sbr network's settings (tests/test_sbr.py, the ONNX tests).
+SBR_TINY = ["--arch", "sbr", "--channels", "4", "--bands", "8", "--kernel", "3", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="session")
+def sbr_run(tmp_path_factory, sinc_dataset):
+    """A tiny sbr model trained for two epochs on :func:`sinc_dataset`, once: the folder and what training said."""
+    model = tmp_path_factory.mktemp("sbr") / "sbr"
+    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", sinc_dataset, "--model", model,
+                     "--epochs", "2", *SBR_TINY).stdout
+    return {"model": model, "train_out": out}

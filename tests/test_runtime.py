@@ -203,18 +203,12 @@ def test_an_export_that_differs_from_its_network_is_refused(tmp_path):
         check_export(model, cfg, export_graph(other, cfg).SerializeToString())
 
 
-def test_every_architectures_model_folder_predicts_on_onnx_runtime_without_keras(tmp_path, pipeline):
+def test_every_architectures_model_folder_predicts_on_onnx_runtime_without_keras(tmp_path, pipeline, sbr_run):
     """Training writes each architecture's graph beside its best weights; the command a user runs then loads
     neither Keras nor TensorFlow, and agrees with the Keras network to the 16-bit rounding."""
     from conftest import ROOT
 
-    sbr = tmp_path / "sbr"
-    ds = tmp_path / "ds"
-    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
-               "--encoding", "pcm", "--window", "8192")
-    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", sbr, "--epochs", "1",
-               "--arch", "sbr", "--channels", "4", "--bands", "8", "--kernel", "3", "--batch-size", "4")
-    for model in (pipeline["model"], sbr):  # the tiny BiLSTM of the pipeline, an sbr
+    for model in (pipeline["model"], sbr_run["model"]):  # the tiny BiLSTM of the pipeline, an sbr
         assert (model / "best.onnx").is_file()
         pred = tmp_path / f"pred-{model.name}"
         proc = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "rnn-super-resolution.py"),

@@ -5,15 +5,11 @@ import json
 import numpy as np
 import soundfile as sf
 
-from conftest import run_script
-
-SBR_TINY = ["--arch", "sbr", "--channels", "4", "--bands", "8", "--kernel", "3", "--batch-size", "4"]
+from conftest import SBR_TINY, run_script
 
 
-def test_sbr_pipeline(tmp_path, pipeline):
-    ds = tmp_path / "ds"
-    run_script("20-make-dataset.py", "--input", pipeline["scan"], "--output", ds, "--upsample", "sinc",
-               "--encoding", "pcm", "--window", "8192")
+def test_sbr_pipeline(tmp_path, pipeline, sinc_dataset, sbr_run):
+    ds = sinc_dataset  # 20-make-dataset.py --upsample sinc --encoding pcm --window 8192
     meta = json.loads((ds / "meta.json").read_text())
     assert meta["input"] == "sinc" and meta["encoding"] == "pcm" and meta["window"] == 8192
 
@@ -26,9 +22,7 @@ def test_sbr_pipeline(tmp_path, pipeline):
                       *SBR_TINY, "--units", "8", check=False)
     assert proc.returncode == 2 and "--units is not a setting of --arch sbr" in proc.stderr
 
-    model = tmp_path / "sbr"
-    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model,
-                     "--epochs", "2", *SBR_TINY).stdout
+    model, out = sbr_run["model"], sbr_run["train_out"]
     assert "best validation loss" in out
     cfg = json.loads((model / "config.json").read_text())
     assert cfg["arch"] == "sbr" and cfg["bands"] == 8 and "units" not in cfg
