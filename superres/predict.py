@@ -380,7 +380,7 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
     -------
     Predictor
     """
-    from .runtime import current_onnx, onnx_network
+    from .runtime import current_network
 
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
     config = load_config(model_dir)
@@ -390,9 +390,9 @@ def open_predictor(model_dir=None, which="best", runtime="auto", overlap=None, b
             # The stream's FFT (scipy's where installed: a quarter of a second to import) loads in a thread while
             # ONNX Runtime loads the graph (the import lock makes the stream wait for it if it is not done).
             threading.Thread(target=_load_stream, daemon=True).start()
-        path = current_onnx(weights_file(model_dir, which), config)
-        if path is not None and runtime != "onnx-int8":
-            return Predictor(None, config, overlap, batch_size, runtime="onnx", network=onnx_network(path, config))
+        network = current_network(weights_file(model_dir, which), config) if runtime != "onnx-int8" else None
+        if network is not None:
+            return Predictor(None, config, overlap, batch_size, runtime="onnx", network=network)
         if log and runtime == "auto":
             log(f"note  {model_dir}: no current ONNX export of its weights; running it on Keras")
         if runtime == "auto":

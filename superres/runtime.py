@@ -292,7 +292,8 @@ def export_sbr_envelope(model):
 
 
 def session(source, threads=None):
-    """An ONNX Runtime session (CPU) of a graph: an ``onnx.ModelProto``, its bytes or a file.
+    """An ONNX Runtime session (CPU) of a graph: an ``onnx.ModelProto``, its bytes or a file (a session is
+    returned as it is).
 
     ``threads``: intra-op threads (None or 0: ONNX Runtime's own choice, one per physical core).
     """
@@ -300,6 +301,8 @@ def session(source, threads=None):
         import onnxruntime as ort
     except ImportError as e:
         raise UserError(f"the onnx runtime needs the onnxruntime package ({e}); pip install superres")
+    if isinstance(source, ort.InferenceSession):
+        return source
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -380,17 +383,23 @@ def export_graph(model, config):
     return export_bilstm(model, config)
 
 
-def onnx_network(source, config, threads=None):
-    """The network prediction calls, from an exported graph (bytes or a file) alone: an :class:`OnnxCore`
-    for ``gen``/``cgen`` (the stream calls it), else an object with ``predict_on_batch(int16 (batch, window))
-    -> (batch, window, 1)``."""
+def _threads(config):
+    """Intra-op threads of a network's session: one for ``gen``/``cgen`` (the stream runs a thread per core),
+    ONNX Runtime's own choice for the others."""
+    return 1 if architecture(config).frame_stream else None
+
+
+def onnx_network(source, config):
+    """The network prediction calls, from an exported graph (bytes, a file or a session) alone: an
+    :class:`OnnxCore` for ``gen``/``cgen`` (the stream calls it), else an object with
+    ``predict_on_batch(int16 (batch, window)) -> (batch, window, 1)``."""
     if architecture(config).frame_stream:
-        return OnnxCore(source, threads=threads if threads is not None else 1)
+        return OnnxCore(source, threads=_threads(config))
     if config["arch"] == "sbr":
         from .sbrcore import SbrNetwork
 
-        return SbrNetwork(OnnxCore(source, threads=threads or 0))
-    return OnnxNetwork(source, threads=threads)
+        return SbrNetwork(OnnxCore(source, threads=_threads(config)))
+    return OnnxNetwork(source, threads=_threads(config))
 
 
 def _probe(model, config):
@@ -443,12 +452,13 @@ def write_onnx(model, config, checkpoint):
         onnx.save(proto, str(tmp))
 
 
-def current_onnx(checkpoint, config):
-    """``core_file(checkpoint)`` if it exists, was exported from exactly these weights and is the network
-    ``config`` describes, else None (a checkpoint that is itself an export, :func:`superres.predict.weights_file`,
-    is its own weights).
+def current_network(checkpoint, config):
+    """:func:`onnx_network` of ``core_file(checkpoint)`` if it exists, was exported from exactly these weights
+    and is the network ``config`` describes, else None (a checkpoint that is itself an export,
+    :func:`superres.predict.weights_file`, is its own weights).
 
-    Read with ONNX Runtime alone (no Keras, no onnx package): both are in the graph's metadata.
+    Read with ONNX Runtime alone (no Keras, no onnx package): both are in the graph's metadata, and the one
+    session that reads them runs the graph.
 
     Raises
     ------
@@ -459,7 +469,8 @@ def current_onnx(checkpoint, config):
     if not path.is_file():
         return None
     try:
-        meta = session(path).get_modelmeta().custom_metadata_map
+        graph = session(path, _threads(config))
+        meta = graph.get_modelmeta().custom_metadata_map
     except Exception:
         return None
     if Path(checkpoint).suffix != ".onnx" and meta.get(_SOURCE_KEY) != _sha256(checkpoint):
@@ -476,7 +487,7 @@ def current_onnx(checkpoint, config):
         cfg = {k: config[k] for k in arch_keys(config["arch"]) if k in config and k != "seed"}
         raise UserError(f"{path}: these weights are not those of the network config.json describes ({cfg}); the "
                         "folder was edited or mixed up: retrain the model, or restore its config.json")
-    return path
+    return onnx_network(graph, config)
 
 
 def saturating_int8_cpu():
