@@ -22,26 +22,29 @@ _LOADED = {}
 
 
 def load_predictor(model=None, weights="best", runtime="auto", overlap=None, batch_size=None):
-    """A network ready to upsample (:class:`superres.predict.Predictor`), loaded once and kept.
+    """A network ready to upsample (:class:`superres.predictor.Predictor`), loaded once and kept.
 
     Parameters
     ----------
-    model : path-like or Predictor, optional
-        A model folder, or a predictor from an earlier call (returned as it is). Default: the pretrained
-        default model (:func:`superres.predict.default_model_dir`).
+    model : path-like, ModelFolder or Predictor, optional
+        A model folder (its path, or read already: :class:`superres.runs.ModelFolder`), or a predictor from an
+        earlier call (returned as it is). Default: the pretrained
+        default model (:func:`superres.runs.default_model_dir`).
     weights : {"best", "last"}
     runtime : {"auto", "keras", "onnx", "onnx-int8"}
         ``auto``: ONNX Runtime for ``gen`` models (no TensorFlow import), Keras for the others.
     overlap, batch_size : int, optional
         As ``--overlap`` and ``--inference-batch``.
     """
-    from .predict import Predictor, default_model_dir, open_predictor
+    from .predictor import Predictor, open_predictor
+    from .runs import ModelFolder, default_model_dir
 
     if isinstance(model, Predictor):
         return model
-    folder = Path(model) if model is not None else default_model_dir()
-    key = (str(folder.resolve()), weights, runtime, overlap, batch_size)
+    path = model.path if isinstance(model, ModelFolder) else Path(model) if model is not None else default_model_dir()
+    key = (str(path.resolve()), weights, runtime, overlap, batch_size)
     if key not in _LOADED:
+        folder = model if isinstance(model, ModelFolder) else path
         _LOADED[key] = open_predictor(folder, weights, runtime, overlap, batch_size)
     return _LOADED[key]
 

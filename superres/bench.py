@@ -110,7 +110,7 @@ def measure(kind, size=None, seconds=4.0, overlap=None, steps=20, batch=None, xl
     model = build_model(config)
     xla_note = ", XLA" if xla else ""
     if kind == "predict":
-        from .predict import Predictor
+        from .predictor import Predictor
 
         x = _signal(seconds, 22050)
         if baseline:

@@ -246,7 +246,7 @@ def add_predict_options(r):
 
 def predict_main(args):
     from .audio import SUBTYPES
-    from .predict import predict_paths
+    from .batch import predict_paths
 
     # The backend is imported (quietly) only if the model needs it: a gen model on ONNX Runtime does not.
     failures = predict_paths(args.model, args.inputs, args.output, args.inference_batch, args.chunk_seconds,

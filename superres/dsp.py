@@ -73,7 +73,7 @@ def overlap_add(acc, frames, start, hop):
     """Add frames (..., K, n) into ``acc`` (..., samples) in place, frame k at sample ``start + k hop``.
 
     The one overlap-add of the package: the inverse STFT's and the windowed networks' crossfade
-    (:class:`superres.predict.StreamUpsampler`). Each of the ``ceil(n / hop)`` hop-long pieces of every frame
+    (:class:`superres.windows.StreamUpsampler`). Each of the ``ceil(n / hop)`` hop-long pieces of every frame
     is added as one strided view, without a loop over frames or a temporary of the whole span; ``acc`` must
     reach ``start + (K - 1) hop + ceil(n / hop) hop``.
     """

@@ -26,7 +26,7 @@ from .dataset import split_point
 from .errors import UserError, check_interrupted
 from .manifest import read_manifest, resolve_path
 from .metrics import BLOCK, METRICS, Reference, Scores, edge_bands
-from .runs import default_model_dir, load_config, model_path
+from .runs import ModelFolder, default_model_dir, load_config, model_path
 from .scan import load_scan, reference_path
 
 BASELINES = ("naive", "linear", "sinc")
@@ -196,13 +196,16 @@ class PredictionFolder:
         self.model_dir = next((d for d in candidates if (d / "config.json").is_file()), None)
         self.name = m.get("model_name") or Path(m.get("model_dir", self.folder.name)).name
         self.wanted = candidates[0] if candidates else self.folder
+        self._config = None
 
     def config(self, why):
         """The model's config; a UserError naming ``why`` it is needed and the option that stands in for it."""
         if self.model_dir is None:
             raise UserError(f"{self.wanted}: model folder not found (the model that wrote {self.folder}); it is "
                             f"needed for {why}")
-        return load_config(self.model_dir)
+        if self._config is None:
+            self._config = load_config(self.model_dir)
+        return self._config
 
     def train_fraction(self):
         if "train_fraction" in self.manifest:
@@ -278,8 +281,8 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
     ----------
     predicted : list of path-like
         Folders written by ``--predict``; each becomes a method named after its model folder.
-    models : list of path-like
-        Model folders, run here on each song.
+    models : list of path-like or ModelFolder
+        Model folders (:class:`superres.runs.ModelFolder`, or their paths), run here on each song.
     scan_dir : path-like, optional
         Stage-10 folder; default: the songs of the first prediction folder, else the first model's scan.
     train_fraction : float, optional
@@ -309,7 +312,7 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         duration) and ``median`` {method: {metric: value}} over songs, ``x_real_time`` {method: x}; with
         ``keep_audio`` also ``audio`` per song {"original", "input", method...: int16 arrays}.
     """
-    from .predict import open_predictor
+    from .predictor import open_predictor
     from .runtime import runs_on
 
     # (method name, callable(song, reading) -> (int16 blocks of the scored part, first frame computed or None))
@@ -317,16 +320,14 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
     folders = [PredictionFolder(f) for f in predicted]
     for f in folders:
         sources.append((f.name, lambda s, reading, f=f: (f.estimate(s), None)))
-    configs = []
-    for mdir in models:
-        cfg = load_config(mdir)
-        configs.append((Path(mdir), cfg))
+    opened = [ModelFolder.of(m) for m in models]
+    for model in opened:
         for runtime in runtimes:
-            if not runs_on(cfg, runtime):
-                log(f"{mdir}: does not run on {runtime} ({cfg['arch']} network); no {runtime} row")
+            if not runs_on(model.config, runtime):
+                log(f"{model.path}: does not run on {runtime} ({model.config['arch']} network); no {runtime} row")
                 continue
-            predictor = open_predictor(mdir, runtime=runtime, log=log)
-            name = Path(mdir).name + ("" if runtime in ("keras", "auto") else f" [{runtime}]")
+            predictor = open_predictor(model, runtime=runtime, log=log)
+            name = model.path.name + ("" if runtime in ("keras", "auto") else f" [{runtime}]")
             sources.append((name, lambda s, reading, p=predictor: model_estimate(p, s, reading)))
     if pairs:
         ref_dir, est_dir = pairs
@@ -338,13 +339,13 @@ def evaluate(predicted=(), models=(), scan_dir=None, train_fraction=None, whole=
         if scan_dir is None:
             if folders:
                 scan_dir = folders[0].scan_dir()
-            elif configs:
-                scan_dir = model_path(*configs[0], "scan_dir")
+            elif opened:
+                scan_dir = opened[0].folder("scan_dir")
             else:
                 raise UserError("nothing to evaluate: give --models, --predicted or --pairs")
         if train_fraction is None:
             train_fraction = (folders[0].train_fraction() if folders else
-                              configs[0][1]["train_fraction"] if configs else 0.8)
+                              opened[0].config["train_fraction"] if opened else 0.8)
         songs = songs_from_scan(scan_dir, train_fraction, whole, only, originals)
         part = "whole songs" if whole else f"test part: last {1 - train_fraction:.0%} of each song"
     names = [n for n, _ in sources]

@@ -1,7 +1,8 @@
-"""Model folders: the config that built a network, its training state and history (no Keras needed).
+"""Model folders: the config that built a network, its weights, training state and history (no Keras needed).
 
 A model folder (``models/<run>/``) holds ``config.json`` (the model manifest), ``last.keras``,
-``best.keras``, ``history.csv`` and ``state.json``; see :mod:`superres.train`.
+``best.keras`` with its ONNX export ``best.onnx``, ``history.csv`` and ``state.json``; see
+:mod:`superres.train`. Prediction and evaluation read a folder once, into a :class:`ModelFolder`.
 """
 
 import csv
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 
 from . import __version__
-from .archs import ARCHITECTURES, check_fits
+from .archs import ARCHITECTURES, architecture, check_fits
 from .audio import LOW_RATE
 from .errors import UserError
 from .manifest import FORMAT_VERSION, permission_denied, read_manifest, relative_path, resolve_path, resolved
@@ -135,6 +136,94 @@ _CONFIG_DATASET_KEYS = ("encoding", "input")
 
 #: Settings for which 0 is a valid value.
 _MAY_BE_ZERO = ("seed", "decay", "wave_weight", "band_weight", "adv_weight", "fm_weight")
+
+
+def weights_file(model_dir, which="best"):
+    """The checkpoint ``which`` of a model folder (``best`` falls back to ``last``); UserError if none.
+
+    A ``bilstm`` folder may ship its best weights as their ONNX export alone (``best.onnx``: models/bilstm-full,
+    whose float32 weights are 13 MB, would be twice that with both): then that file is the checkpoint.
+    """
+    path = Path(model_dir) / f"{which}.keras"
+    if which == "best" and not path.is_file():
+        exported = Path(model_dir) / "best.onnx"
+        path = exported if exported.is_file() and not (Path(model_dir) / "last.keras").is_file() \
+            else Path(model_dir) / "last.keras"
+    if not path.is_file():
+        raise UserError(f"{model_dir}: holds no trained weights ({which}.keras); train it first")
+    return path
+
+
+def weights_stamp(path):
+    """Size and modification time of a checkpoint: a retrained model gets a new one."""
+    st = Path(path).stat()
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+class ModelFolder:
+    """A model folder read once, for prediction and evaluation: what every stage after training hands down.
+
+    The config is read and checked here, and only here (:func:`load_config`); the network is opened on first
+    use (:meth:`onnx_network`, or :func:`superres.models.loading.load_model` for Keras) and kept.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Default: the pretrained model (:func:`default_model_dir`).
+    which : {"best", "last"}
+        The checkpoint (:func:`weights_file`: ``best`` falls back to ``last``).
+
+    Attributes
+    ----------
+    path : Path
+    config : dict
+        The checked ``config.json``, with the defaults of settings newer than the model filled in.
+    arch : superres.archs.Architecture
+    which : str
+    checkpoint : Path
+        The weights file (``best.keras``, ``last.keras``, or ``best.onnx`` where a folder ships its export alone).
+    stamp : str
+        :func:`weights_stamp` of the checkpoint: a prediction folder records it, to tell a retrained model.
+    """
+
+    def __init__(self, path=None, which="best"):
+        self.path = Path(path) if path is not None else default_model_dir()
+        self.config = load_config(self.path)
+        self.arch = architecture(self.config)
+        self.which = which
+        self.checkpoint = weights_file(self.path, which)
+        self.stamp = weights_stamp(self.checkpoint)
+        self._onnx = None
+
+    @classmethod
+    def of(cls, model, which="best"):
+        """``model`` itself if it is a ModelFolder, else the folder at that path (None: the pretrained one)."""
+        return model if isinstance(model, cls) else cls(model, which)
+
+    @property
+    def name(self):
+        return self.path.resolve().name
+
+    @property
+    def pretrained(self):
+        """Whether this is the default model shipped with superres."""
+        return self.path.resolve() == default_model_dir().resolve()
+
+    def folder(self, key):
+        """The folder the config names under ``key`` (``scan_dir``, ``dataset_dir``), as a path from here."""
+        return model_path(self.path, self.config, key)
+
+    def onnx_network(self):
+        """The checkpoint's current ONNX export on ONNX Runtime (:func:`superres.runtime.current_network`), opened
+        once; None if the folder has none of these weights (a stale or missing ``best.onnx``)."""
+        if self._onnx is None:
+            from .runtime import current_network
+
+            self._onnx = current_network(self.checkpoint, self.config) or False
+        return self._onnx or None
+
+    def __repr__(self):
+        return f"ModelFolder({str(self.path)!r}, {self.config['arch']}, {self.checkpoint.name})"
 
 
 def _check_config(cfg, model_dir):

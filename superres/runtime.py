@@ -10,7 +10,7 @@ README gives the measured cost. Each int8 network is checked against the float o
 ``onnx`` is the same graph in float32 (equal to Keras within float rounding), useful to check the export.
 
 The graph takes what :func:`superres.models.inference_model` takes, int16 windows (batch, window), and
-decodes bits inside it, so :class:`superres.predict.StreamUpsampler` drives either runtime the same way.
+decodes bits inside it, so :class:`superres.windows.StreamUpsampler` drives either runtime the same way.
 """
 
 import tempfile
@@ -36,14 +36,14 @@ def runs_on(config, runtime):
     return runtime == "auto" or runtime in architecture(config).runtimes
 
 
-def _import_onnx():
+def _onnx():
+    """The ``onnx`` package, which writing a graph needs (training's extra); reading one needs ONNX Runtime alone."""
     try:
         import onnx
-        import onnxruntime
     except ImportError as e:
         raise UserError(f"exporting or quantizing a graph needs the onnx package ({e}); "
                         "pip install 'superres[train]'") from None
-    return onnx, onnxruntime
+    return onnx
 
 
 def _lstm_weights(bidirectional):
@@ -93,9 +93,8 @@ def _graph_builder():
 
 def _model_proto(nodes, inits, name, inputs, outputs):
     """The checked ONNX model of a graph: ``inputs`` and ``outputs`` as (name, element type, shape)."""
-    onnx, _ = _import_onnx()
-    from onnx import helper
-
+    onnx = _onnx()
+    helper = onnx.helper
     graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(*io) for io in inputs],
                               [helper.make_tensor_value_info(*io) for io in outputs], inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)], ir_version=_IR_VERSION,
@@ -115,7 +114,7 @@ def export_bilstm(model, config):
     Parameters
     ----------
     model : keras.Model
-        The network as trained (from :func:`superres.predict.load_model`), layers named as in
+        The network as trained (from :func:`superres.models.loading.load_model`), layers named as in
         :func:`superres.models.build_bilstm`.
     config : dict
         Its model config (window, dataset encoding).
@@ -125,8 +124,8 @@ def export_bilstm(model, config):
     onnx.ModelProto
         Input ``pcm`` int16 (batch, window); output ``sample`` float32 (batch, window, 1), in [-1, 1) scale.
     """
-    onnx, _ = _import_onnx()
-    from onnx import TensorProto, helper
+    onnx = _onnx()
+    TensorProto, helper = onnx.TensorProto, onnx.helper
 
     window = config["window"]
     nodes, inits, const, node = _graph_builder()
@@ -176,12 +175,11 @@ def export_bilstm(model, config):
 def bilstm_from_onnx(config, path):
     """The Keras ``bilstm`` network of ``config`` with the weights of its export (:func:`export_bilstm`) at
     ``path``: the inverse of the export, exact (the same float32 values, back in Keras's layout)."""
-    onnx, _ = _import_onnx()
-    from onnx import numpy_helper
+    onnx = _onnx()
 
     from .models import build_model
 
-    inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
     model = build_model(config)
 
     def keras_order(a):  # ONNX's gates i, o, f, c back to Keras's i, f, c, o
@@ -221,8 +219,8 @@ def export_gen_core(core):
         TOP_BINS) (``cgen``'s backbone: its own numbers of features and gains, read from its layers). Frames and
         batch may be any size.
     """
-    onnx, _ = _import_onnx()
-    from onnx import TensorProto, helper
+    onnx = _onnx()
+    TensorProto, helper = onnx.TensorProto, onnx.helper
 
     nodes, inits, const, node = _graph_builder()
 
@@ -281,7 +279,7 @@ def export_sbr_envelope(model):
     import keras
     import tensorflow as tf
 
-    onnx, _ = _import_onnx()
+    onnx = _onnx()
     middle = keras.Model(model.get_layer("scale_features").input, model.get_layer("envelope").output)
     bins = int(model.get_layer("features").get_weights()[0].shape[0])
     with tempfile.TemporaryDirectory() as tmp:
@@ -338,7 +336,7 @@ _NETWORK_KEY = "superres.network"
 def network_signature(config):
     """What an exported graph must agree with in its folder's config.json: the architecture, its number of
     weights and (for networks of a fixed window) the window. An edited or mixed-up config then stops
-    prediction on ONNX Runtime as it stops Keras (superres.predict._check_weights), where the graph alone
+    prediction on ONNX Runtime as it stops Keras (superres.models.loading._check_weights), where the graph alone
     would run, or fail inside ONNX Runtime."""
     import json
 
@@ -444,7 +442,7 @@ def write_onnx(model, config, checkpoint):
     """
     from .audio import atomic_output
 
-    onnx, _ = _import_onnx()
+    onnx = _onnx()
     proto = export_graph(model, config)
     check_export(model, config, proto.SerializeToString())
     onnx.helper.set_model_props(proto, {_SOURCE_KEY: _sha256(checkpoint), _NETWORK_KEY: network_signature(config)})
@@ -455,7 +453,7 @@ def write_onnx(model, config, checkpoint):
 def current_network(checkpoint, config):
     """:func:`onnx_network` of ``core_file(checkpoint)`` if it exists, was exported from exactly these weights
     and is the network ``config`` describes, else None (a checkpoint that is itself an export,
-    :func:`superres.predict.weights_file`, is its own weights).
+    :func:`superres.runs.weights_file`, is its own weights).
 
     Read with ONNX Runtime alone (no Keras, no onnx package): both are in the graph's metadata, and the one
     session that reads them runs the graph.
@@ -524,7 +522,7 @@ def quantize_int8(proto, saturating=None):
         products with uint8 weights (u8 x u8 widens to 16 bits before it multiplies). Otherwise every weight
         is int8 in full range, the more precise and faster scheme on such CPUs.
     """
-    onnx, _ = _import_onnx()
+    onnx = _onnx()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if saturating is None:

@@ -126,7 +126,7 @@ class _Checkpointer(keras.callbacks.Callback):
         _save_atomic(self.model, self.run_dir / "last.keras")
         if not np.isnan(val) and val < self.state.get("best_val_loss", np.inf):
             _save_atomic(self.model, self.run_dir / "best.keras")
-            # Prediction runs the exported graph on ONNX Runtime, without Keras (superres.predict.open_predictor).
+            # Prediction runs the exported graph on ONNX Runtime, without Keras (superres.predictor.open_predictor).
             from .runtime import write_onnx
 
             write_onnx(getattr(self.model, "generator", self.model), self.model_config, self.run_dir / "best.keras")
@@ -151,9 +151,11 @@ def _adversarial(config):
 
 def _init_weights(model, config, source_dir):
     """Start a new run from another model folder's best weights (same architecture and sizes)."""
-    from .predict import load_model
+    from .models.loading import load_model
+    from .runs import ModelFolder
 
-    source, cfg = load_model(source_dir)
+    folder = ModelFolder(source_dir)
+    source, cfg = load_model(folder), folder.config
     keys = [k for k in ("arch", "dim", "blocks", "expand", "kernel", "units", "dense", "dense2", "channels",
                         "bands") if k in config or k in cfg]
     if any(cfg.get(k) != config.get(k) for k in keys):

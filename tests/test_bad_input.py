@@ -111,7 +111,7 @@ def test_unreadable_input(monkeypatch, tmp_path):
 
 
 def test_disk_full_mid_write_leaves_nothing(monkeypatch, pipeline, tmp_path):
-    from superres import predict
+    from superres import batch
 
     src = write_synth(tmp_path / "in" / "long.wav", 1.0, rate=22050, channels=2)
     real_write = sf.SoundFile.write
@@ -125,8 +125,8 @@ def test_disk_full_mid_write_leaves_nothing(monkeypatch, pipeline, tmp_path):
 
     monkeypatch.setattr(sf.SoundFile, "write", failing_write)
     out = tmp_path / "out"
-    failures = predict.predict_paths(pipeline["model"], [src], out, chunk_seconds=0.1, log=lambda s: None,
-                                     show_progress=False)
+    failures = batch.predict_paths(pipeline["model"], [src], out, chunk_seconds=0.1, log=lambda s: None,
+                                   show_progress=False)
     assert calls["n"] >= 3
     assert len(failures) == 1
     msg = failures[0][1]

@@ -33,7 +33,7 @@ class _Clock:
 
 def test_measurements_report_speed_and_memory(monkeypatch):
     import superres.audio
-    from superres.predict import Predictor
+    from superres.predictor import Predictor
 
     log = []
     monkeypatch.setattr(bench, "time", _Clock(log))

@@ -12,7 +12,9 @@ from superres.audio import read_blocks, sinc_upsample, to_int16
 from superres.encoding import int16_to_bits
 from superres.errors import UserError
 from superres.models import build_bilstm, build_sbr
-from superres.predict import Predictor, predict_file
+from superres.predict import predict_file
+from superres.predictor import Predictor, open_predictor
+from superres.windows import crossfade_weights
 
 BILSTM = {"window": 50, "arch": "bilstm", "units": 4, "dataset": {"encoding": "bits", "input": "naive"}}
 SBR = {"window": 1024, "arch": "sbr", "channels": 4, "bands": 8, "kernel": 3,
@@ -168,8 +170,6 @@ def test_batch_continues_after_a_bad_file(tmp_path):
 @pytest.mark.parametrize("hop", [50, 24, 10])
 def test_stream_equals_independent_overlap_add(model, hop):
     from superres.encoding import make_windows, unwindow
-    from superres.predict import crossfade_weights
-
     x = to_int16(synth(0.02, 22050, 2, seed=3))  # 441 frames -> 882 steps
     got = bilstm(model, overlap=50 - hop).array(x)
     up = np.repeat(x, 2, axis=0)
@@ -184,8 +184,6 @@ def test_stream_equals_independent_overlap_add(model, hop):
 def test_sbr_stream_equals_independent_overlap_add(sbr_model):
     from superres.encoding import make_windows, unwindow
     from superres.models import inference_model
-    from superres.predict import crossfade_weights
-
     x = to_int16(synth(0.2, 22050, 1, seed=3))
     p = sbr(sbr_model)
     got = p.array(x)
@@ -196,8 +194,6 @@ def test_sbr_stream_equals_independent_overlap_add(sbr_model):
 
 
 def test_crossfade_weights():
-    from superres.predict import crossfade_weights
-
     w = crossfade_weights(50)
     np.testing.assert_allclose(w, np.sin(np.pi * (np.arange(50) + 0.5) / 50))
     w = crossfade_weights(100, 10)
@@ -245,7 +241,6 @@ def test_the_restored_band_never_takes_a_sample_past_full_scale_and_the_inputs_o
     # A 3 kHz square wave at 0.999 of full scale: the band restored above it overshoots its flat tops, and
     # the input's own sinc interpolation rings past full scale at every edge (Gibbs).
     from superres.metrics import score_arrays
-    from superres.predict import open_predictor
     from superres.runs import default_model_dir
     from superres.splice import CEILING
 
@@ -289,3 +284,38 @@ def test_the_restored_band_never_takes_a_sample_past_full_scale_and_the_inputs_o
     # Below the restored band the output is the real band, the gain a plain gain on it.
     g = 10 ** (gain / 20)
     assert score_arrays(g * real * 32768, z * 32768, 44100, edge=9000).snr_low_band() > 60
+
+
+def test_one_prediction_reads_its_model_folder_once(tmp_path, monkeypatch):
+    """A run over several files reads config.json once, hashes the weights once and opens one ONNX session: the
+    folder is read into one ModelFolder, handed down to the predictor and the manifest."""
+    from superres import runs, runtime
+    from superres.batch import predict_paths
+    from superres.runs import default_model_dir
+
+    calls = {"config": 0, "sha256": 0}
+    sessions = set()  # the sessions made (session() hands one it is given back as it is)
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    def opened(*args, **kwargs):
+        s = session(*args, **kwargs)
+        sessions.add(id(s))
+        return s
+
+    session = runtime.session
+    monkeypatch.setattr(runs, "load_config", counted("config", runs.load_config))
+    monkeypatch.setattr(runtime, "session", opened)
+    monkeypatch.setattr(runtime, "_sha256", counted("sha256", runtime._sha256))
+    for i in range(3):
+        write_synth(tmp_path / "in" / f"song{i}.wav", 0.5, rate=22050, channels=1 + i % 2, seed=i)
+    failures = predict_paths(default_model_dir(), [tmp_path / "in"], tmp_path / "out", log=lambda s: None,
+                             show_progress=False)
+    assert failures == []
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [e["runtime"] for e in manifest["files"]] == ["onnx"] * 3
+    assert calls == {"config": 1, "sha256": 1} and len(sessions) == 1

@@ -111,7 +111,8 @@ def test_eval_at_15k_uses_the_input_band_edge_and_hold_baseline(run15):
 
 
 def test_a_model_trained_at_15k_reads_any_file_at_15k(run15, tmp_path):
-    from superres.predict import open_predictor, predict_file
+    from superres.predict import predict_file
+    from superres.predictor import open_predictor
 
     root = run15["root"]
     p = open_predictor(root / "models" / "trained")

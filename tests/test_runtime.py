@@ -13,7 +13,7 @@ import soundfile as sf
 from conftest import run_script
 from superres.errors import UserError
 from superres.models import build_bilstm, build_sbr, inference_model
-from superres.predict import Predictor
+from superres.predictor import Predictor
 from superres.runtime import OnnxNetwork, export_bilstm, inference_network, quantize_int8
 
 
@@ -234,12 +234,14 @@ def test_a_bilstm_folder_shipped_as_its_export_alone_runs_on_both_runtimes(tmp_p
     same weights back from it (the inverse of the export)."""
     import shutil
 
-    from superres.predict import load_model
+    from superres.models.loading import load_model
+    from superres.runs import ModelFolder
     from superres.runtime import bilstm_from_onnx
 
     folder = tmp_path / "onnx-only"
     shutil.copytree(pipeline["model"], folder)
-    original, cfg = load_model(folder)
+    opened = ModelFolder(folder)
+    original, cfg = load_model(opened), opened.config
     for name in ("best.keras", "last.keras"):
         (folder / name).unlink(missing_ok=True)
     rebuilt = bilstm_from_onnx(cfg, folder / "best.onnx")

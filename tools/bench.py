@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed benchmark: writes a markdown table (x-real-time, samples/s, peak memory) beside the sinc baseline.
 
-Usage: tools/bench.py [--out bench.md] [--seconds 4] [--quick] [--song WAV] [--model DIR]
+Usage: tools/bench.py [--out bench.md] [--seconds 4] [--quick] [--song WAV] [--model DIR] [--core-env VENV]
 Each measurement runs in its own process so that its peak memory is its own. The last rows time whole
 processes as a user starts them from a shell (start-up and model loading included) on a real song: the
 prediction commands with the default model, beside a process that does the sinc upsample alone.
@@ -30,8 +30,9 @@ def child(spec):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def whole_processes(song, model, work):
-    """Rows for whole processes on ``song``: sinc alone, then the two prediction commands (default model)."""
+def whole_processes(song, model, work, core_env=None):
+    """Rows for whole processes on ``song``: sinc alone, then the two prediction commands (default model), and
+    ``superres predict`` of the virtual environment ``core_env`` (the light install: no scipy, numpy's FFT)."""
     import soundfile as sf
 
     from superres.bench import measure_process
@@ -57,10 +58,18 @@ def whole_processes(song, model, work):
             continue
         commands.append((cmd + ["--model", str(model), "--output", str(out), "--overwrite", str(song)],
                          f"whole process: {name}, {Path(model).name} model, {label}"))
+    if core_env:
+        commands.append(([str(Path(core_env) / "bin" / "superres"), "predict", "--model", str(model), "--output",
+                          str(out), "--overwrite", str(song)],
+                         f"whole process: superres predict in the core install (pip install superres), "
+                         f"{Path(model).name} model, {label}"))
     rows = []
     for cmd, what in commands:
-        env_path = dict(os.environ, PYTHONPATH=str(ROOT))
-        os.environ.update(env_path)
+        # The core install runs its own installed package; the others this checkout.
+        if core_env and cmd[0].startswith(str(core_env)):
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = str(ROOT)
         rows.append(measure_process(cmd, info.duration, what))
         print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
@@ -79,6 +88,8 @@ def main():
                    help="22.05 kHz song for the whole-process rows (default: a 5.3-minute stereo held-out song of "
                         "make music; a synthetic 5-minute stereo file when it is absent)")
     p.add_argument("--model", default=str(ROOT / "models" / "default"), help="model for the whole-process rows")
+    p.add_argument("--core-env", help="a virtual environment with the light install (pip install superres, "
+                                      "no training extra): its superres predict gets a whole-process row too")
     args = p.parse_args()
     sec = args.seconds
     specs = [{"kind": "sinc", "args": {"seconds": 60.0}}]
@@ -120,7 +131,7 @@ def main():
             rows.append(child(spec))
             print(json.dumps(rows[-1]), file=sys.stderr)
         if not args.gpu:  # what a user's shell feels on a CPU; a GPU does not change it (ONNX Runtime on the CPU)
-            rows += whole_processes(args.song, args.model, work)
+            rows += whole_processes(args.song, args.model, work, args.core_env)
     from superres.bench import format_markdown, machine
 
     text = format_markdown(rows, machine())

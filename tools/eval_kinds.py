@@ -109,7 +109,7 @@ def main(argv):
         return
 
     from superres.audio import list_audio_files, read_audio
-    from superres.predict import predict_paths
+    from superres.batch import predict_paths
 
     songs = list_audio_files(args.songs)[:args.limit]
     out = Path(args.out)

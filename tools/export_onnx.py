@@ -13,16 +13,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from superres.predict import load_model, weights_file  # noqa: E402
+from superres.models.loading import load_model  # noqa: E402
+from superres.runs import ModelFolder  # noqa: E402
 from superres.runtime import check_export, core_file, export_graph, write_onnx  # noqa: E402
 
 
 def main(argv):
     if not argv:
         sys.exit(__doc__)
-    for folder in argv:
-        model, config = load_model(folder)
-        checkpoint = weights_file(folder)
+    for path in argv:
+        folder = ModelFolder(path)
+        model, config, checkpoint = load_model(folder), folder.config, folder.checkpoint
         write_onnx(model, config, checkpoint)
         err = check_export(model, config, export_graph(model, config).SerializeToString())
         print(f"{core_file(checkpoint)}: {config['arch']}, largest difference from Keras {err:.2g} of its output")
