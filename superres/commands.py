@@ -143,6 +143,10 @@ def add_train_options(t):
     t.add_argument("--patience", type=positive_int, default=None, metavar="EPOCHS",
                    help="stop early when the validation loss has not improved for this many epochs (default: "
                         "train every epoch)")
+    t.add_argument("--probe", type=nonnegative_int, default=0, metavar="SONGS",
+                   help="gen/cgen: after every epoch, restore this many songs' validation parts as 22.05 kHz, 16 kHz "
+                        "and MP3 inputs and score them (LSD, band energy, ViSQOL if installed) into history.csv and "
+                        "probe.json (default 0: none)")
     t.add_argument("--arch", choices=ARCHS, default=None,
                    help="network architecture: bilstm (the blog's; the default), sbr (spectral band "
                         "replication over sinc interpolation), gen (a ConvNeXt generator of the top octave "
@@ -198,7 +202,8 @@ def train_main(args):
 
     settings = {k: getattr(args, k) for k in SETTINGS}
     state = train(args.dataset, args.model, args.epochs, verbose=2 if args.quiet else 1,
-                  worker_timeout=args.worker_timeout, init_from=args.init_from, patience=args.patience, **settings)
+                  worker_timeout=args.worker_timeout, init_from=args.init_from, patience=args.patience,
+                  probe=args.probe, **settings)
     print(f"{args.model}: {state['epochs_done']} epochs, best validation loss "
           f"{state.get('best_val_loss', float('nan')):.5g} (MAE {state.get('best_val_mae_16bit', float('nan')):.1f}"
           f" in 16-bit units) at epoch {state.get('best_epoch', '-')}")

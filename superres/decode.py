@@ -167,3 +167,12 @@ def _frame(av, chunk, fmt, layout, rate):
     frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
     frame.sample_rate = rate
     return frame
+
+
+def codec_lag(a, b, reach=4096, longest=1 << 18):
+    """Samples by which ``b`` (n,) lags ``a`` (m,): a codec's delay its container did not trim, by
+    cross-correlation of their first ``longest`` samples, within ``reach`` either way."""
+    n = min(len(a), len(b), longest)
+    c = np.fft.irfft(np.conj(np.fft.rfft(a[:n], 2 * n)) * np.fft.rfft(b[:n], 2 * n))
+    lags = np.concatenate([np.arange(0, reach), np.arange(-reach, 0)])
+    return int(lags[np.argmax(c[lags])])

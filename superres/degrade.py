@@ -85,13 +85,13 @@ CODEC_SHARE = 0.25
 
 def codec_roundtrip(y, codec, bitrate, folder=None):
     """``y`` (n,) at 44.1 kHz encoded with PyAV (:func:`superres.decode.encode_audio`) and decoded back, float64
-    (n,), aligned with ``y`` (the encoder's delay found by :func:`codec_lag`): what a
+    (n,), aligned with ``y`` (the encoder's delay found by :func:`superres.decode.codec_lag`): what a
     user's MP3, AAC or Opus file holds, with its lowpass, its holes and its ragged bands."""
     import os
     import tempfile
 
     from .audio import read_audio, resample
-    from .decode import CODECS, encode_audio
+    from .decode import CODECS, codec_lag, encode_audio
 
     fd, path = tempfile.mkstemp(suffix=CODECS[codec][1], dir=folder)
     os.close(fd)
@@ -104,15 +104,6 @@ def codec_roundtrip(y, codec, bitrate, folder=None):
     lag, n = codec_lag(y, out), y.shape[0]
     out = out[lag:] if lag >= 0 else np.pad(out, (-lag, 0))
     return np.pad(out[:n], (0, max(0, n - out.shape[0])))
-
-
-def codec_lag(a, b, reach=4096, longest=1 << 18):
-    """Samples by which ``b`` (n,) lags ``a`` (m,): a codec's delay its container did not trim, by
-    cross-correlation of their first ``longest`` samples, within ``reach`` either way."""
-    n = min(len(a), len(b), longest)
-    c = np.fft.irfft(np.conj(np.fft.rfft(a[:n], 2 * n)) * np.fft.rfft(b[:n], 2 * n))
-    lags = np.concatenate([np.arange(0, reach), np.arange(-reach, 0)])
-    return int(lags[np.argmax(c[lags])])
 
 
 def draw_cutoff(rng):

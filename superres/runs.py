@@ -23,8 +23,9 @@ ARCHS = tuple(ARCHITECTURES)
 CONFIG_NAME = "config.json"
 STATE_NAME = "state.json"
 HISTORY_NAME = "history.csv"
+#: The last three: the held-out probe's figures (:mod:`superres.probe`), empty in runs without it.
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_mae_16bit", "learning_rate", "seconds", "samples_per_s",
-                  "steps")
+                  "steps", "probe_lsd_ratio", "probe_hf_db", "probe_visqol_gain")
 
 #: Per architecture: the network's settings and the optimizer's, with their defaults (the blog's for
 #: ``bilstm``).
@@ -246,10 +247,12 @@ def _check_config(cfg, model_dir):
 
 
 def write_history(path, rows):
+    """Write the rows of ``history.csv`` atomically; a figure not measured (nan, or missing) is an empty cell, as
+    :func:`read_history` reads it back."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, HISTORY_FIELDS)
     w.writeheader()
-    w.writerows(rows)
+    w.writerows({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows)
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")
     tmp.write_text(buf.getvalue())
     os.replace(tmp, path)

@@ -85,9 +85,9 @@ def _patience_spent(state, patience):
 class _Checkpointer(keras.callbacks.Callback):
     """After every epoch: ``last.keras``, maybe ``best.keras``, ``history.csv``, then ``state.json``."""
 
-    def __init__(self, run_dir, state, rows, samples_per_epoch, log, config, patience=None):
+    def __init__(self, run_dir, state, rows, samples_per_epoch, log, config, patience=None, probe=None):
         super().__init__()
-        self.patience = patience
+        self.patience, self.probe = patience, probe
         self.run_dir, self.state, self.rows, self.model_config = run_dir, state, rows, config
         self.samples_per_epoch = samples_per_epoch
         self.log = log
@@ -123,6 +123,13 @@ class _Checkpointer(keras.callbacks.Callback):
                           "samples_per_s": round(self.samples_per_epoch / seconds, 1),
                           # Optimizer steps since the run began (the generator's, in an adversarial run).
                           "steps": int(keras.ops.convert_to_numpy(opt.iterations))})
+        if self.probe is not None:
+            t0 = time.perf_counter()
+            figures = self.probe(getattr(self.model, "generator", self.model), epoch + 1)
+            self.rows[-1].update(figures)
+            self.log(f"epoch {epoch + 1} probe: LSD above the cutoff {figures['probe_lsd_ratio']:.3f} x the input's, "
+                     f"band energy {figures['probe_hf_db']:+.2f} dB, ViSQOL {figures['probe_visqol_gain']:+.3f} over "
+                     f"the input ({time.perf_counter() - t0:.0f} s)")
         _save_atomic(self.model, self.run_dir / "last.keras")
         if not np.isnan(val) and val < self.state.get("best_val_loss", np.inf):
             _save_atomic(self.model, self.run_dir / "best.keras")
@@ -165,7 +172,7 @@ def _init_weights(model, config, source_dir):
 
 
 def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=None, init_from=None, patience=None,
-          **settings):
+          probe=0, **settings):
     """Train a model on a dataset folder, or resume the run in ``run_dir``.
 
     Parameters
@@ -187,6 +194,9 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     patience : int, optional
         Stop when the validation loss has not improved for this many epochs (then ``state["stopped_early"]``
         is the epoch it stopped after); a resumed run counts from its best epoch. None trains every epoch.
+    probe : int
+        ``gen``/``cgen``: after every epoch, score this many songs' validation parts as users' inputs
+        (:class:`superres.probe.HeldoutProbe`), into ``history.csv`` and ``probe.json``; 0: none.
     **settings
         ``arch, units, dense, dense2, lr, decay, batch_size, seed``; ``None`` or missing means the default
         for a new run, or the stored value when resuming (a different value is refused).
@@ -283,8 +293,16 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     train_x, train_y = open_split(dataset_dir, "train")
     test_x, test_y = open_split(dataset_dir, "test")
     # Every worker saves (saving may read variables collectively); only the chief into the model folder.
+    held_out = None
+    if probe and architecture(config).frame_stream and distribute.is_chief():
+        from .probe import HeldoutProbe
+
+        held_out = HeldoutProbe(config, run_dir, songs=probe)
+    elif probe and not architecture(config).frame_stream:
+        raise UserError(f"--probe scores the generators (gen, cgen); --arch {config['arch']} has its validation "
+                        "loss")
     cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log,
-                      config, patience)
+                      config, patience, held_out)
     remade = ("cutoff" if architecture(config).any_cutoff else "resampler") if architecture(config).remade_inputs \
         else None
     if remade and distribute.get_strategy() is not None:

@@ -1,6 +1,7 @@
 """The ``cgen`` architecture: told the cutoff, it restores from any cutoff; low band kept, streaming = whole file,
 ONNX = Keras, prediction without TensorFlow."""
 
+import csv
 import json
 import os
 import subprocess
@@ -141,10 +142,24 @@ def cgen_run(tmp_path_factory, sinc_dataset):
 
 def test_cgen_trains_resumes_and_predicts_every_kind_without_tensorflow(cgen_run):
     ds, model, tmp = cgen_run["dataset"], cgen_run["model"], cgen_run["tmp"]
-    run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model, "--epochs", "2",
-               *CGEN_TINY)
-    rows = [r.split(",") for r in (model / "history.csv").read_text().splitlines()[1:]]
-    assert [r[0] for r in rows] == ["1", "2"] and all(np.isfinite(float(r[1])) for r in rows)
+    out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", model, "--epochs",
+                     "2", "--probe", "2", *CGEN_TINY).stdout
+    with open(model / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and all(np.isfinite(float(r["loss"])) for r in rows)
+    # The epoch trained with --probe scored its songs' validation parts as users' inputs; the first did not.
+    assert rows[0]["probe_lsd_ratio"] == "" and "epoch 2 probe: LSD above the cutoff" in out
+    probe = json.loads((model / "probe.json").read_text())
+    assert [e["epoch"] for e in probe["epochs"]] == [2] and len(probe["songs"]) == 2
+    kinds = probe["epochs"][0]["kinds"]
+    assert set(kinds) == {"22.05 kHz", "16 kHz", "MP3 128 kbps"}
+    # The band it restores is closer to the original's than the input's empty band, at every kind.
+    restored = [k for k in kinds.values() if k["restored"]]
+    assert all(0 < k["lsd_ratio"] < 1 for k in restored) and len(restored) >= 2, kinds
+    # history.csv holds the means over every song restored.
+    for column, key in (("probe_lsd_ratio", "lsd_ratio"), ("probe_hf_db", "hf_db")):
+        want = np.average([k[key] for k in restored], weights=[k["restored"] for k in restored])
+        assert float(rows[1][column]) == pytest.approx(want), column
     assert json.loads((model / "config.json").read_text())["arch"] == "cgen" and (model / "best.onnx").is_file()
 
     # Three kinds of input: 15 kHz, 22.05 kHz, and a 44.1 kHz file lowpassed at 16.5 kHz (a codec's wall).
