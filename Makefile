@@ -34,12 +34,13 @@ GEN_BASE_TRAIN ?= --arch gen --epochs 3
 GEN_TRAIN ?= --arch gen --epochs 5 --band-weight 3 --init-from $(GEN_BASE)
 # The generator of every cutoff (cgen): the spectral stage, resumable across sessions (the same command goes on
 # from the last finished epoch), stopped when the validation loss has not improved for 4 epochs (--patience);
-# then the adversarial fine-tune from its best weights. tools/eval_kinds.py --model DIR --out data/kinds-DIR
-# scores a candidate per input kind.
+# then the adversarial fine-tune from its best weights. Every epoch scores 4 songs' validation parts as
+# 22.05 kHz, 16 kHz and MP3 inputs (--probe: history.csv, probe.json). tools/eval_kinds.py --model DIR --out
+# data/kinds-DIR scores a candidate per input kind on the held-out songs.
 CGEN_BASE ?= models/cgen-base
 CGEN_RUN ?= models/cgen-gan
-CGEN_BASE_TRAIN ?= --arch cgen --epochs 40 --patience 4
-CGEN_TRAIN ?= --arch cgen --epochs 60 --patience 4 --adv-weight 0.5 --init-from $(CGEN_BASE)
+CGEN_BASE_TRAIN ?= --arch cgen --epochs 40 --patience 4 --probe 4
+CGEN_TRAIN ?= --arch cgen --epochs 60 --patience 4 --probe 4 --adv-weight 0.5 --init-from $(CGEN_BASE)
 # The earlier default (spectral band replication), kept for the held-out comparison.
 SBR_MODEL ?= models/sbr
 SBR_TRAIN ?= --arch sbr --epochs 4 --wave-weight 500
