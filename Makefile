@@ -51,7 +51,7 @@ LISTEN ?= wesnoth-1.16-music/battle.wav openclonk-data/Offshore.wav xmoto-data/f
           supertuxkart-data/music/klabauter_dance.wav widelands-data/music/ingame_07.wav
 
 .PHONY: demo test venv lock clean-demo readme-results bench music pretrained ablation visqol backends test-backends \
-        blog blog-readme eval-kinds demo15 cgen
+        blog blog-readme eval-kinds listen-kinds demo15 cgen
 
 venv: $(STAMP)
 
@@ -236,6 +236,14 @@ eval-kinds: $(STAMP)
 	$(BIN)/python tools/eval_kinds.py --songs $(MUSIC)/heldout --out data/kinds --markdown data/kinds/results.md \
 	    $(KINDS_OPTIONS)
 	$(BIN)/python tools/readme_results.py README.md kinds data/kinds/results.md "make eval-kinds"
+
+# The listening report by input kind: the $(LISTEN) songs (20 s from each middle) as 15 kHz, 22.05 kHz and MP3
+# 128 kbps inputs, restored by the default model (KINDS_MODEL=DIR for another), beside the originals.
+KINDS_MODEL ?=
+listen-kinds: $(STAMP) $(VENV)/.visqol
+	$(BIN)/python tools/eval_kinds.py --songs $(MUSIC)/heldout --out data/kinds-listen --only $(LISTEN) \
+	    --kinds "15 kHz" "22.05 kHz" "MP3 128 kbps" --seconds 20 --visqol 0 --markdown data/kinds-listen/results.md \
+	    --report data/kinds-listen/report.html $(if $(KINDS_MODEL),--model $(KINDS_MODEL))
 
 # The BiLSTM input ablation (binary vs float, naive vs sinc) on the demo audio: a few minutes on 2 cores.
 ablation: $(STAMP)

@@ -195,14 +195,79 @@ def write_report(result, path, model_dirs=(), clip_seconds=30.0):
                          f"data-seconds='{clip.shape[0] / rate:.6f}' "
                          f"src='{_data_uri('audio/flac', _flac(clip, rate))}'></audio></figure>")
         parts.append("</div>")
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(_page("Super-resolution report", parts), encoding="utf-8")
+    return Path(path)
+
+
+def _page(title, parts):
+    """A self-contained HTML page of ``parts`` (strings of HTML), in the reports' one style."""
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
              "text-align:right}th{background:#f4f4f4}td.best{font-weight:bold;background:#e6f4e6}"
              "img{max-width:100%}.players{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}")
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Super-resolution report</title>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _kind_cells(r):
+    def f(v, digits=2):
+        return "n/a" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+    cells = [html.escape(r["kind"]), f(r["cutoff"] / 1000, 2), f(r["energy"]), f(r["lsd"]), f(r["lsd_input"]),
+             "inf" if np.isinf(r["kept"]) else f(r["kept"], 1)]
+    if "visqol" in r:
+        cells += [f(r["visqol"]), f(r["visqol_input"])]
+    return "".join(f"<td>{c}</td>" for c in cells)
+
+
+def write_kinds_report(rows, path, model="", clip_seconds=20.0):
+    """Write the listening report of input kinds (``tools/eval_kinds.py --report``): per song, every kind's
+    figures, the spectrograms of the original, the input and the output, and players for the three.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`superres.kinds.score_kind`'s figures with ``song``, ``kind``, and the audio: ``original`` (float
+        (frames, channels) at 44.1 kHz), ``input`` (as decoded, at ``input_rate``) and ``output`` (at ``rate``).
+    path : path-like
+        The ``.html`` file to write (images and audio embedded, nothing else needed to open it).
+    model : str
+        What restored them, for the title.
+    clip_seconds : float
+        Longest excerpt per player.
+    """
+    from .audio import atomic_output, to_int16
+
+    head = ["kind", "cutoff (kHz)", "HF energy (dB)", "LSD above cutoff", "LSD, input", "kept (dB)"]
+    if rows and "visqol" in rows[0]:
+        head += ["ViSQOL", "ViSQOL, input"]
+    parts = [f"<h1>Listening report by input kind{': ' + html.escape(model) if model else ''}</h1>"
+             "<p>Each song made into each kind of input a music folder holds, restored by <code>superres "
+             "predict</code>. Per kind: the figures against the original (HF energy: above the cutoff, against "
+             "the original's, 0 is right; LSD above the cutoff of the output and of the input; kept: SNR below "
+             "0.95 x the cutoff against the input), the spectrograms of the original, the input and the output "
+             "on one scale (dashed line: the input's cutoff), and players for the three.</p>"]
+    for song in dict.fromkeys(r["song"] for r in rows):
+        mine = [r for r in rows if r["song"] == song]
+        parts.append(f"<h2>{html.escape(song)}</h2><table><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+                     + "".join(f"<tr>{_kind_cells(r)}</tr>" for r in mine) + "</table>")
+        for r in mine:
+            audio = [("original", r["original"], HIGH_RATE), (f"input: {r['kind']}", r["input"], r["input_rate"]),
+                     ("restored", r["output"], r["rate"])]
+            audio = [(label, to_int16(x), rate) for label, x, rate in audio]
+            png = spectrogram_png(audio, f"{song}: {r['kind']}", r["cutoff"])
+            parts.append(f"<h3>{html.escape(r['kind'])}</h3><img alt='spectrograms {html.escape(song)} "
+                         f"{html.escape(r['kind'])}' src='{_data_uri('image/png', png)}'><div class=players>")
+            for label, x, rate in audio:
+                clip = x[:int(clip_seconds * rate)]
+                parts.append(f"<figure><figcaption>{html.escape(label)}</figcaption><audio controls "
+                             f"preload=metadata data-seconds='{clip.shape[0] / rate:.6f}' "
+                             f"src='{_data_uri('audio/flac', _flac(clip, rate))}'></audio></figure>")
+            parts.append("</div>")
     with atomic_output(path) as tmp:
-        Path(tmp).write_text(page, encoding="utf-8")
+        Path(tmp).write_text(_page("Listening report by input kind", parts), encoding="utf-8")
     return Path(path)
 
 

@@ -2,7 +2,7 @@
 """The held-out songs in every form a music folder holds, through `superres predict`, one table per kind.
 
 Usage: eval_kinds.py --songs data/music/heldout --out data/kinds [--model DIR] [--limit N] [--seconds S]
-                     [--visqol SECONDS] [--markdown FILE]
+                     [--visqol SECONDS] [--markdown FILE] [--only NAME...] [--kinds KIND...] [--report FILE]
 
 Each song (sorted; ``--limit`` the first N, ``--seconds`` an excerpt of that many seconds from its middle) is
 made into each kind of :data:`KINDS` -- resampled to 22.05, 16, 15 and 32 kHz (soxr VHQ), encoded as MP3,
@@ -14,6 +14,9 @@ this process). Per song and kind, against the original:
 - LSD above the cutoff of the output and of doing nothing (the decoded input, sinc-interpolated);
 - SNR below 0.95 x the cutoff against the input ("kept": what was real must stay);
 - ViSQOL (audio mode) of the input and of the output, with ``--visqol``.
+
+``--report`` also writes the listening report of what was scored: per song and kind, the spectrograms of the
+original, the input and the output, and players for the three (:func:`superres.report.write_kinds_report`).
 """
 
 import argparse
@@ -40,6 +43,13 @@ def main(argv):
     p.add_argument("--visqol", type=float, default=None, metavar="SECONDS",
                    help="add ViSQOL on this many seconds from the middle (0: all)")
     p.add_argument("--markdown", default=None, help="write the tables here")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                   help="these songs only (paths inside --songs)")
+    p.add_argument("--kinds", nargs="+", default=None, choices=list(KINDS), metavar="KIND",
+                   help=f"these input kinds only (of: {', '.join(KINDS)})")
+    p.add_argument("--report", default=None, metavar="HTML",
+                   help="write the listening report here: spectrograms and players of every song and kind")
+    p.add_argument("--clip-seconds", type=float, default=20.0, help="longest excerpt per player in the report")
     p.add_argument("--tables-only", action="store_true",
                    help="write the tables from the figures of the last run (OUT/rows.json) without computing them")
     args = p.parse_args(argv)
@@ -56,9 +66,17 @@ def main(argv):
     from superres.audio import list_audio_files, read_audio
     from superres.batch import predict_paths
 
-    songs = list_audio_files(args.songs)[:args.limit]
+    songs = list_audio_files(args.songs)
+    if args.only:
+        missing = sorted(set(args.only) - {rel.as_posix() for rel in songs})
+        if missing:
+            sys.exit(f"{args.songs}: no song {missing[0]}")
+        songs = [rel for rel in songs if rel.as_posix() in args.only]
+    songs = songs[:args.limit]
+    kinds = {k: KINDS[k] for k in (args.kinds or KINDS)}
     out = Path(args.out)
-    rows = {k: [] for k in KINDS}
+    rows = {k: [] for k in kinds}
+    listen = []  # what the report shows
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.is_dir() else None) as tmp:
         tmp = Path(tmp)
         originals = {}
@@ -68,11 +86,11 @@ def main(argv):
                 a = (len(x) - int(args.seconds * rate)) // 2
                 x = x[a:a + int(args.seconds * rate)]
             originals[rel] = x
-            for kind, (how, ext) in KINDS.items():
+            for kind, (how, ext) in kinds.items():
                 d = tmp / "in" / kind
                 d.mkdir(parents=True, exist_ok=True)
                 make_input(x, d / (rel.as_posix().replace("/", "__") + ext), how)
-        for kind in KINDS:
+        for kind in kinds:
             pred = out / "predicted" / kind
             predict_paths(args.model, [tmp / "in" / kind], pred, log=lambda s: None, show_progress=False,
                           overwrite=True)
@@ -85,6 +103,9 @@ def main(argv):
                 row = score_kind(x, inp, y, rate_in, rate_out, entry["cutoff_hz"], args.visqol)
                 row.update(song=rel.as_posix(), done=entry["done"], seconds=len(x) / 44100, clipped=entry["clipped"])
                 rows[kind].append(row)
+                if args.report:
+                    listen.append({**row, "kind": kind, "original": x, "input": inp, "input_rate": rate_in,
+                                   "output": y, "rate": rate_out})
             print(f"{kind}: {len(originals)} songs", file=sys.stderr)
     text = format_tables(rows, args)
     saved = {"args": {"seconds": args.seconds, "visqol": args.visqol}, "rows": rows}
@@ -92,6 +113,12 @@ def main(argv):
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n")
+    if args.report:
+        from superres.report import write_kinds_report
+
+        model = Path(args.model).name if args.model else "default"
+        write_kinds_report(listen, args.report, f"{model} model", args.clip_seconds)
+        print(f"wrote {args.report}", file=sys.stderr)
 
 
 def _f(v, digits=2):
