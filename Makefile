@@ -243,7 +243,7 @@ KINDS_MODEL ?=
 listen-kinds: $(STAMP) $(VENV)/.visqol
 	$(BIN)/python tools/eval_kinds.py --songs $(MUSIC)/heldout --out data/kinds-listen --only $(LISTEN) \
 	    --kinds "15 kHz" "22.05 kHz" "MP3 128 kbps" --seconds 20 --visqol 0 --markdown data/kinds-listen/results.md \
-	    --report data/kinds-listen/report.html $(if $(KINDS_MODEL),--model $(KINDS_MODEL))
+	    --report data/kinds-listen/report.html --clip-seconds 10 $(if $(KINDS_MODEL),--model $(KINDS_MODEL))
 
 # The BiLSTM input ablation (binary vs float, naive vs sinc) on the demo audio: a few minutes on 2 cores.
 ablation: $(STAMP)
