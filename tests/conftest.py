@@ -18,6 +18,9 @@ sys.path.insert(0, str(ROOT))
 #: A network small enough to train in seconds on a CPU. Batches of 256: an epoch of the pipeline's dataset is
 #: 34 steps, and a step of this network costs about the same for 256 windows as for 32.
 TINY = ["--units", "4", "--dense", "8", "--dense2", "4", "--lr", "3e-3", "--decay", "0", "--batch-size", "256"]
+#: TINY in batches of 8192 (the last --batch-size is the one taken), for the runs where only the epochs count
+#: (resuming, stopping, diverging): an epoch of the pipeline's dataset in 2 steps instead of 34.
+TINY_EPOCHS = [*TINY, "--batch-size", "8192"]
 
 
 def synth(seconds, rate=44100, channels=2, seed=0):
@@ -142,6 +145,20 @@ def train_one_epoch(dataset, model, flags):
 
 #: A tiny sbr network's settings (tests/test_sbr.py, the ONNX tests).
 SBR_TINY = ["--arch", "sbr", "--channels", "4", "--bands", "8", "--kernel", "3", "--batch-size", "4"]
+
+
+#: A tiny cgen network's settings (tests/test_cgen.py, tests/test_distributed.py). Batches of 4: 12 steps an epoch
+#: on :func:`sinc_dataset`'s 48 training windows (a step's cost is its windows', whose inputs are remade for it).
+CGEN_TINY = ["--arch", "cgen", "--dim", "8", "--blocks", "2", "--expand", "2", "--kernel", "5", "--lr", "2e-3",
+             "--batch-size", "4"]
+
+
+@pytest.fixture(scope="session")
+def cgen_run(tmp_path_factory, sinc_dataset):
+    """A tiny cgen trained for one epoch on :func:`sinc_dataset` in this process, once: the cgen tests' base
+    model (copied before it is trained further) and the single-process reference of the two-worker run."""
+    tmp = tmp_path_factory.mktemp("cgen")
+    return {"dataset": sinc_dataset, "model": train_one_epoch(sinc_dataset, tmp / "cgen", CGEN_TINY)}
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """Training over several workers: TF_CONFIG checks, sharded tf.data input, and two real workers on 127.0.0.1."""
 
-import csv
 import json
 import os
 import socket
@@ -12,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY
+from conftest import CGEN_TINY, ROOT, TINY
 from superres import distribute
 from superres.errors import UserError
 from superres.loader import WindowBatches, make_tf_dataset, steps_per_epoch
@@ -148,8 +147,10 @@ def free_ports(n):
 
 
 def epoch_row(model_dir, epoch):
-    rows = list(csv.DictReader(open(model_dir / "history.csv")))
-    return {k: float(v) for k, v in rows[epoch - 1].items()}
+    """An epoch's row of history.csv: floats, nan where nothing was measured (the probe's columns)."""
+    from superres.runs import read_history
+
+    return read_history(model_dir)[epoch - 1]
 
 
 def train_processes(dataset, jobs, tmp_path, flags=FLAGS):
@@ -262,26 +263,29 @@ def test_tf_dataset_remakes_the_batches_of_one_process(remade, any_cutoff):
                     np.testing.assert_array_equal(np.concatenate([np.asarray(p[0]) for p in parts])[order], want_x)
 
 
-def test_two_workers_train_the_generators_like_one_process(sinc_dataset, tmp_path, arch="cgen"):
+def test_two_workers_train_the_generators_like_one_process(cgen_run, tmp_path):
     """cgen remakes its inputs for every batch (gen's path is the same, its rows checked above): two workers remake
     the same batches from tf.data as one process does from its threads (each window's draw is seeded by the seed,
     the epoch and the window), so the epoch's losses agree within float rounding, and both workers end with the
     same weights. (Before Keras's extra on_epoch_end was accounted for, one process trained on epoch 1's
-    batches in epoch 0: 2.8% apart.)"""
-    ds = sinc_dataset
-    flags = ["--arch", arch, "--dim", "8", "--blocks", "2", "--expand", "2", "--kernel", "5", "--lr", "2e-3",
-             "--batch-size", "4"]
+    batches in epoch 0: 2.8% apart.)
+
+    The one process is the cgen_run fixture's run (conftest: the same dataset, flags and seed, one epoch), as the
+    pipeline fixture's run is the BiLSTM's reference above."""
+    ds, one = cgen_run["dataset"], cgen_run["model"]
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    one, chief, worker = tmp_path / "one", tmp_path / "chief", tmp_path / "worker"
-    train_processes(ds, [(one, None), (chief, tf_config(workers, 0)), (worker, tf_config(workers, 1))], tmp_path,
-                    flags)
+    chief, worker = tmp_path / "chief", tmp_path / "worker"
+    train_processes(ds, [(chief, tf_config(workers, 0)), (worker, tf_config(workers, 1))], tmp_path, CGEN_TINY)
     a = keras.models.load_model(chief / "last.keras")
     b = keras.models.load_model(worker / "worker-1" / "last.keras")
     for va, vb in zip(a.weights, b.weights):
         np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
     assert (chief / "best.onnx").is_file()
+    paths = ("dataset_dir", "scan_dir")  # relative to each model folder
+    a_cfg, ref_cfg = (json.loads((d / "config.json").read_text()) for d in (chief, one))
+    assert {k: v for k, v in a_cfg.items() if k not in paths} == {k: v for k, v in ref_cfg.items() if k not in paths}
     two, ref = epoch_row(chief, 1), epoch_row(one, 1)
-    print(f"{arch} epoch 1 loss: one process {ref['loss']:.6f}, two workers {two['loss']:.6f}; "
+    print(f"cgen epoch 1 loss: one process {ref['loss']:.6f}, two workers {two['loss']:.6f}; "
           f"val loss {ref['val_loss']:.6f}, {two['val_loss']:.6f}")
     assert ref["steps"] == two["steps"] > 0
     for key in ("loss", "val_loss", "val_mae_16bit"):

@@ -9,13 +9,13 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, TINY, run_script
+from conftest import ROOT, TINY, TINY_EPOCHS, run_script
 
 
 def test_resume_after_sigkill(pipeline, tmp_path):
     model = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "rnn-super-resolution.py"), "--train", "--quiet", "--dataset",
-           str(pipeline["dataset"]), "--model", str(model), "--epochs", "1000", *TINY]
+           str(pipeline["dataset"]), "--model", str(model), "--epochs", "1000", *TINY_EPOCHS]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = model / "state.json"
@@ -36,7 +36,7 @@ def test_resume_after_sigkill(pipeline, tmp_path):
     leftovers = [p.name for p in model.iterdir() if p.name.startswith(".")]
     target = done + 1
     out = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model",
-                     model, "--epochs", target, *TINY).stdout
+                     model, "--epochs", target, *TINY_EPOCHS).stdout
     assert f"resuming {model} after epoch {done}" in out
     rows = list(csv.DictReader(open(model / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == list(range(1, target + 1))
@@ -111,8 +111,8 @@ def test_patience_stops_when_validation_stops_improving_and_resumes(pipeline, tm
     monkeypatch.setattr(train._Checkpointer, "on_epoch_end", on_epoch_end)
     model = tmp_path / "run"
     # Big batches: one or two steps an epoch, since only the epochs count here.
-    args = ["rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model", model, *TINY,
-            "--batch-size", "8192"]
+    args = ["rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model", model,
+            *TINY_EPOCHS]
     out = run_script(*args, "--epochs", "6", "--patience", "2").stdout
     state = json.loads((model / "state.json").read_text())
     assert state["epochs_done"] == 4 and state["best_epoch"] == 2 and state["stopped_early"] == 4

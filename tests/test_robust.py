@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import ROOT, TINY, run_script, synth, write_synth
+from conftest import ROOT, TINY, TINY_EPOCHS, run_script, synth, write_synth
 from test_bad_input import assert_clean_error, digest
 
 
@@ -166,7 +166,7 @@ def test_a_diverging_training_stops_and_keeps_finite_checkpoints(pipeline, tmp_p
     monkeypatch.setattr(train_mod._Checkpointer, "on_epoch_begin", poison_from_epoch_2)
     model = tmp_path / "m"
     proc = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model",
-                      model, "--epochs", "4", *TINY, check=False)
+                      model, "--epochs", "4", *TINY_EPOCHS, check=False)
     assert_clean_error(proc, "training diverged", "at epoch 2, batch 1", "the checkpoints are from epoch 1",
                        "lower --lr")
     assert json.loads((model / "state.json").read_text())["epochs_done"] == 1
@@ -178,7 +178,7 @@ def test_a_diverging_training_stops_and_keeps_finite_checkpoints(pipeline, tmp_p
     monkeypatch.setattr(train_mod._Checkpointer, "on_epoch_begin",
                         lambda self, epoch, logs=None: (gate.assign(float("nan")), begin(self, epoch, logs)))
     proc = run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", pipeline["dataset"], "--model",
-                      tmp_path / "fresh", "--epochs", "2", *TINY, check=False)
+                      tmp_path / "fresh", "--epochs", "2", *TINY_EPOCHS, check=False)
     assert_clean_error(proc, "training diverged", "at epoch 1, batch 1", "no checkpoint was written")
     assert not (tmp_path / "fresh" / "last.keras").exists() and not (tmp_path / "fresh" / "best.keras").exists()
 
@@ -400,15 +400,15 @@ def test_scan_stops_cleanly_on_ctrl_c_and_dataset_on_sigterm(pipeline, tmp_path)
 
 
 def test_training_stops_cleanly_on_sigterm(pipeline, tmp_path):
-    """SIGTERM during a run of 1000 epochs, once the first has finished (a tiny epoch takes a second or two):
-    exit 143 with the one line, long before the epochs asked (a stop that waited for the run to end would not
-    come back before the timeout), no temporary file, and checkpoints that are whole: the state and the history
-    agree on the epochs done, and both weight files load with finite weights (test_resume.py resumes such a
-    folder)."""
+    """SIGTERM during a run of 1000 epochs, once the first has finished (a tiny epoch in batches of 8192 takes
+    about a second): exit 143 with the one line, long before the epochs asked (a stop that waited for the run to
+    end would not come back before the timeout), no temporary file, and checkpoints that are whole: the state and
+    the history agree on the epochs done, and both weight files load with finite weights (test_resume.py resumes
+    such a folder)."""
     import keras
 
     model = tmp_path / "m"
-    args = ["--train", "--quiet", "--dataset", pipeline["dataset"], "--model", model, *TINY]
+    args = ["--train", "--quiet", "--dataset", pipeline["dataset"], "--model", model, *TINY_EPOCHS]
     code, err = _interrupt_after([ROOT / "rnn-super-resolution.py", *args, "--epochs", "1000"],
                                  lambda: (model / "state.json").is_file(), signal.SIGTERM)
     assert code == 143, err
