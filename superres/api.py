@@ -41,10 +41,9 @@ def load_predictor(model=None, weights="best", runtime="auto", overlap=None, bat
 
     if isinstance(model, Predictor):
         return model
-    path = model.path if isinstance(model, ModelFolder) else Path(model) if model is not None else default_model_dir()
-    key = (str(path.resolve()), weights, runtime, overlap, batch_size)
+    folder = model if isinstance(model, ModelFolder) else Path(model) if model is not None else default_model_dir()
+    key = (str(Path(getattr(folder, "path", folder)).resolve()), weights, runtime, overlap, batch_size)
     if key not in _LOADED:
-        folder = model if isinstance(model, ModelFolder) else path
         _LOADED[key] = open_predictor(folder, weights, runtime, overlap, batch_size)
     return _LOADED[key]
 

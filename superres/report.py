@@ -136,6 +136,14 @@ def _flac(x, rate):
     return buf.getvalue()
 
 
+def _player(label, x, rate, clip_seconds):
+    """An embedded player of the first ``clip_seconds`` of ``x`` (int16 (frames, channels) at ``rate``), captioned."""
+    clip = x[:int(clip_seconds * rate)]
+    return (f"<figure><figcaption>{html.escape(label)}</figcaption><audio controls preload=metadata "
+            f"data-seconds='{clip.shape[0] / rate:.6f}' src='{_data_uri('audio/flac', _flac(clip, rate))}'>"
+            "</audio></figure>")
+
+
 def _html_table(rows, methods, metrics):
     head = "".join(f"<th>{html.escape(k)}</th>" for k in metrics)
     best = {}
@@ -190,10 +198,7 @@ def write_report(result, path, model_dirs=(), clip_seconds=30.0):
         parts.append("<div class=players>")
         for p in players:
             rate = result.get("input_rate", LOW_RATE) if p == "input" else HIGH_RATE
-            clip = audio[p][:int(clip_seconds * rate)]
-            parts.append(f"<figure><figcaption>{html.escape(p)}</figcaption><audio controls preload=metadata "
-                         f"data-seconds='{clip.shape[0] / rate:.6f}' "
-                         f"src='{_data_uri('audio/flac', _flac(clip, rate))}'></audio></figure>")
+            parts.append(_player(p, audio[p], rate, clip_seconds))
         parts.append("</div>")
     with atomic_output(path) as tmp:
         Path(tmp).write_text(_page("Super-resolution report", parts), encoding="utf-8")
@@ -260,11 +265,7 @@ def write_kinds_report(rows, path, model="", clip_seconds=20.0):
             png = spectrogram_png(audio, f"{song}: {r['kind']}", r["cutoff"])
             parts.append(f"<h3>{html.escape(r['kind'])}</h3><img alt='spectrograms {html.escape(song)} "
                          f"{html.escape(r['kind'])}' src='{_data_uri('image/png', png)}'><div class=players>")
-            for label, x, rate in audio:
-                clip = x[:int(clip_seconds * rate)]
-                parts.append(f"<figure><figcaption>{html.escape(label)}</figcaption><audio controls "
-                             f"preload=metadata data-seconds='{clip.shape[0] / rate:.6f}' "
-                             f"src='{_data_uri('audio/flac', _flac(clip, rate))}'></audio></figure>")
+            parts += [_player(label, x, rate, clip_seconds) for label, x, rate in audio]
             parts.append("</div>")
     with atomic_output(path) as tmp:
         Path(tmp).write_text(_page("Listening report by input kind", parts), encoding="utf-8")

@@ -198,8 +198,11 @@ class ModelFolder:
 
     @classmethod
     def of(cls, model, which="best"):
-        """``model`` itself if it is a ModelFolder, else the folder at that path (None: the pretrained one)."""
-        return model if isinstance(model, cls) else cls(model, which)
+        """``model`` itself if it is a ModelFolder of checkpoint ``which``, else the folder at that path (None: the
+        pretrained one) read for ``which``."""
+        if isinstance(model, cls):
+            return model if model.which == which else cls(model.path, which)
+        return cls(model, which)
 
     @property
     def name(self):

@@ -294,13 +294,14 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     test_x, test_y = open_split(dataset_dir, "test")
     # Every worker saves (saving may read variables collectively); only the chief into the model folder.
     held_out = None
-    if probe and architecture(config).frame_stream and distribute.is_chief():
-        from .probe import HeldoutProbe
+    if probe:
+        if not architecture(config).frame_stream:
+            raise UserError(f"--probe scores the generators (gen, cgen); --arch {config['arch']} has its "
+                            "validation loss")
+        if distribute.is_chief():  # the chief alone writes the folder's history
+            from .probe import HeldoutProbe
 
-        held_out = HeldoutProbe(config, run_dir, songs=probe)
-    elif probe and not architecture(config).frame_stream:
-        raise UserError(f"--probe scores the generators (gen, cgen); --arch {config['arch']} has its validation "
-                        "loss")
+            held_out = HeldoutProbe(config, run_dir, songs=probe)
     cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log,
                       config, patience, held_out)
     remade = ("cutoff" if architecture(config).any_cutoff else "resampler") if architecture(config).remade_inputs \

@@ -319,3 +319,12 @@ def test_one_prediction_reads_its_model_folder_once(tmp_path, monkeypatch):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert [e["runtime"] for e in manifest["files"]] == ["onnx"] * 3
     assert calls == {"config": 1, "sha256": 1} and len(sessions) == 1
+
+
+def test_a_model_folder_read_for_one_checkpoint_is_read_again_for_another(pipeline):
+    from superres.runs import ModelFolder
+
+    best = ModelFolder(pipeline["model"])
+    assert ModelFolder.of(best) is best and best.checkpoint.name == "best.keras"
+    last = ModelFolder.of(best, "last")
+    assert last.which == "last" and last.checkpoint.name == "last.keras" and last.stamp != best.stamp
