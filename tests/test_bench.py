@@ -151,3 +151,34 @@ def test_whole_process_peak_is_the_commands_own():
     row = bench.measure_process([sys.executable, "-c", "pass"], 1.0, "an empty command")
     del ballast
     assert row["peak_mb"] < 200, row  # an empty Python: about 10 MiB
+
+
+def test_per_kind_rows_time_prediction_of_each_kind_beside_its_base(tmp_path):
+    """tools/bench.py --kinds: the original made into each kind, then its base process and superres predict on
+    that very file, each writing a 44.1 kHz file exactly as long as the original."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    import soundfile as sf
+
+    spec = importlib.util.spec_from_file_location("bench_tool", ROOT / "tools" / "bench.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    original = tmp_path / "song.wav"
+    sf.write(str(original), bench._signal(1.5, 44100), 44100, subtype="PCM_16")
+    rows = tool.kind_processes(original, ROOT / "models" / "default", tmp_path, ["16 kHz", "MP3 128 kbps"])
+    assert [r["what"].split(",")[0] for r in rows] == [
+        "16 kHz input: sinc upsample (soxr VHQ)", "16 kHz input: superres predict",
+        "MP3 128 kbps input: decode", "MP3 128 kbps input: superres predict"]
+    # Every row's audio is the original's 1.5 s, whatever the input's rate.
+    assert all(r["x_real_time"] == pytest.approx(1.5 / r["seconds"]) for r in rows)
+    assert sf.info(str(tmp_path / "kind-0.wav")).samplerate == 16000
+    outputs = [tmp_path / "kind-0-base.wav", tmp_path / "kind-0-out" / "kind-0.wav", tmp_path / "kind-1-base.wav",
+               tmp_path / "kind-1-out" / "kind-1.wav"]
+    # The 16 kHz file's outputs are exactly the original's length; an MP3's decoded length is the encoder's
+    # (its priming and padding), as superres predict keeps it.
+    info = [sf.info(str(f)) for f in outputs]
+    assert [i.samplerate for i in info] == [44100] * 4
+    assert info[0].frames == info[1].frames == int(1.5 * 44100)
+    assert info[2].frames == info[3].frames >= int(1.5 * 44100)

@@ -2,9 +2,12 @@
 """Speed benchmark: writes a markdown table (x-real-time, samples/s, peak memory) beside the sinc baseline.
 
 Usage: tools/bench.py [--out bench.md] [--seconds 4] [--quick] [--song WAV] [--model DIR] [--core-env VENV]
+                      [--original WAV] [--kinds KIND ...]
 Each measurement runs in its own process so that its peak memory is its own. The last rows time whole
 processes as a user starts them from a shell (start-up and model loading included) on a real song: the
-prediction commands with the default model, beside a process that does the sinc upsample alone.
+prediction commands with the default model, beside a process that does the sinc upsample alone; then, per input
+kind of the held-out table (the same song made into a 16 kHz file, an MP3, ...), ``superres predict`` beside a
+process that decodes the same file and sinc-interpolates it to 44.1 kHz (a codec's: decodes it alone).
 """
 
 import argparse
@@ -75,6 +78,54 @@ def whole_processes(song, model, work, core_env=None):
     return rows
 
 
+#: The base of a per-kind row: decode, sinc-interpolate to 44.1 kHz where the file is at another rate, write.
+_DECODE_SINC = ("import sys; from superres.audio import read_audio, resample, write_audio; "
+                "x, r = read_audio(sys.argv[1], 'float32'); "
+                "write_audio(sys.argv[2], x if r == 44100 else resample(x, r, 44100), 44100)")
+
+
+def kind_processes(original, model, work, kinds):
+    """Rows per input kind: ``original`` (44.1 kHz) made into each kind of ``kinds`` (names of
+    :data:`superres.kinds.KINDS`), then the decode-and-sinc process and ``superres predict`` on that file.
+
+    The i-th kind's input is ``work/kind-i.EXT``, its base's output ``work/kind-i-base.wav`` and its prediction
+    the folder ``work/kind-i-out``."""
+    import soundfile as sf
+
+    from superres.bench import measure_process
+    from superres.kinds import KINDS, make_input
+
+    original = Path(original)
+    if original.is_file():
+        x, rate = sf.read(str(original), dtype="float32", always_2d=True)
+        if rate != 44100:
+            sys.exit(f"{original}: {rate} Hz; --original takes a 44.1 kHz song")
+    else:
+        from superres.bench import _signal
+
+        original = Path("synthetic-5min.wav")
+        x = _signal(300.0, 44100).astype("float32") / 32768.0
+    seconds = len(x) / 44100
+    label = f"{original.name} ({seconds:.0f} s, {x.shape[1]} ch)"
+    superres_cmd = str(Path(sys.executable).with_name("superres"))
+    os.environ["PYTHONPATH"] = str(ROOT)
+    rows = []
+    for name in kinds:
+        how, ext = KINDS[name]
+        stem = Path(work) / f"kind-{len(rows) // 2}"
+        path = stem.with_suffix(ext)
+        make_input(x, str(path), how)
+        base = "decode" if how[0] != "rate" or how[1] == 44100 else "sinc upsample (soxr VHQ)"
+        for cmd, what in (([sys.executable, "-c", _DECODE_SINC, str(path), f"{stem}-base.wav"],
+                           f"{name} input: {base}, {label}"),
+                          ([superres_cmd, "predict", "--model", str(model), "--output", f"{stem}-out",
+                            "--overwrite", str(path)],
+                           f"{name} input: superres predict, {Path(model).name} model, {label}")):
+            rows.append(measure_process(cmd, seconds, what))
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="bench.md", help="markdown file to write")
@@ -90,6 +141,13 @@ def main():
     p.add_argument("--model", default=str(ROOT / "models" / "default"), help="model for the whole-process rows")
     p.add_argument("--core-env", help="a virtual environment with the light install (pip install superres, "
                                       "no training extra): its superres predict gets a whole-process row too")
+    p.add_argument("--original", default=str(ROOT / "data" / "music" / "heldout" / "wesnoth-1.16-music" /
+                                             "battle.wav"),
+                   help="44.1 kHz song made into every --kinds input (default: the original of --song's default; "
+                        "a synthetic 5-minute stereo signal when it is absent)")
+    p.add_argument("--kinds", nargs="*", default=["22.05 kHz", "16 kHz", "15 kHz", "32 kHz", "MP3 128 kbps",
+                                                  "AAC 128 kbps", "Opus 96 kbps", "full band"],
+                   help="input kinds (superres.kinds.KINDS) of the per-kind whole-process rows; none to skip them")
     args = p.parse_args()
     sec = args.seconds
     specs = [{"kind": "sinc", "args": {"seconds": 60.0}}]
@@ -132,6 +190,7 @@ def main():
             print(json.dumps(rows[-1]), file=sys.stderr)
         if not args.gpu:  # what a user's shell feels on a CPU; a GPU does not change it (ONNX Runtime on the CPU)
             rows += whole_processes(args.song, args.model, work, args.core_env)
+            rows += kind_processes(args.original, args.model, work, args.kinds)
     from superres.bench import format_markdown, machine
 
     text = format_markdown(rows, machine())
