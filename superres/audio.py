@@ -11,14 +11,16 @@ Conventions used throughout the package:
 import errno
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from .decode import AV_EXTENSIONS, av_blocks, av_info
+from .decode import AV_EXTENSIONS, av_blocks, av_header, av_info
 from .errors import UserError, check_interrupted
 from .manifest import link_loop, make_tempfile
 
@@ -85,11 +87,13 @@ def list_audio_files(root, extensions=SCAN_EXTENSIONS, problems=None):
     return sorted(found, key=lambda p: p.as_posix())
 
 
-def audio_info(path):
+def audio_info(path, count=True):
     """Return ``soundfile.info`` for ``path``, or raise :class:`UserError` if it is not usable audio.
 
     Refused: a missing or unreadable file, anything libsndfile cannot parse (empty, truncated header, not
-    audio), and sample rates outside 8-384 kHz.
+    audio), and sample rates outside 8-384 kHz. A file PyAV decodes has its frames counted by decoding it
+    (once per file and modification), unless ``count`` is false: its ``frames`` is then the container's
+    estimate (:func:`superres.decode.av_header`) where they were not counted before.
     """
     path = Path(path)
     if not path.exists():
@@ -101,7 +105,7 @@ def audio_info(path):
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file (0 bytes); re-export or remove it")
     if path.suffix.lower() in AV_EXTENSIONS:
-        info = _av_info(path)
+        info = _av_info(path) if count else _AV_INFO.get(_av_key(path)) or av_header(path)
     else:
         try:
             info = sf.info(str(path))
@@ -117,12 +121,73 @@ def audio_info(path):
 _AV_INFO = {}
 
 
+def _av_key(path):
+    st = Path(path).stat()
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
+
+
 def _av_info(path):
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = _av_key(path)
     if key not in _AV_INFO:
         _AV_INFO[key] = av_info(path)
     return _AV_INFO[key]
+
+
+#: libsndfile subtypes of lossy codecs (slow to decode: :func:`decoded_once` decodes them once).
+LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"}
+
+
+@contextmanager
+def decoded_once(path, beside, watch=None, block=1 << 18):
+    """Yield ``(source, info, watched)``: the file to read ``path``'s audio from, ``path``'s own info, and
+    whether ``watch`` saw all of it.
+
+    A compressed file (a lossy codec, or anything PyAV decodes) is read several times by prediction (its
+    bandwidth, then the stream), and decoding is most of that work: it is decoded once, in bounded memory, into
+    a temporary float WAV (RF64: no 4 GB limit) beside the output ``beside``, removed afterwards; for PyAV's
+    files that same pass counts the frames, and ``watch`` (a callable) is given every decoded block, float64
+    (frames, channels) at the file's rate, on the way. The float is the decoders' own precision (32-bit, or 64
+    where the decoder gives it): nothing is rounded. Other files are their own source, unwatched.
+    """
+    path = Path(path)
+    head = audio_info(path, count=False)
+    if path_is_av(path):
+        decoded = av_blocks(path, block)
+    elif head.subtype in LOSSY_SUBTYPES:
+        decoded = read_blocks(path, head.samplerate, block, "float64")
+    else:
+        yield path, head, False
+        return
+    rate, channels = head.samplerate, head.channels
+    subtype = "DOUBLE" if head.subtype == "DOUBLE" else "FLOAT"
+    tmp = None
+    try:
+        frames = 0
+        try:
+            tmp = make_tempfile(beside, suffix=".decoded.wav")
+            # Three stages at once: decoding in a thread, watching the block before in another, writing here.
+            with sf.SoundFile(tmp, "w", rate, channels, subtype, format="RF64") as f, \
+                    ThreadPoolExecutor(1) as watcher:
+                watched = None
+                for x in prefetch(decoded):
+                    if watch is not None:
+                        job = watcher.submit(watch, x)
+                        if watched is not None:
+                            watched.result()
+                        watched = job
+                    f.write(x)
+                    frames += x.shape[0]
+                if watched is not None:
+                    watched.result()
+        except (OSError, sf.LibsndfileError) as e:
+            raise _write_failure(beside, tmp, e)
+        if path_is_av(path):
+            head = replace(head, frames=frames)
+            _AV_INFO[_av_key(path)] = head
+        yield Path(tmp), head, True
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def check_finite(x, path):
@@ -289,6 +354,54 @@ def exact_blocks(blocks, skip, total, block):
         yield joined[:want]
         pending, have = ([joined[want:]], have - want) if have > want else ([], 0)
         done += want
+
+
+def prefetch(blocks, depth=1):
+    """Iterate ``blocks`` in a thread of its own, up to ``depth`` items ahead of the caller.
+
+    The stages of a stream take turns on one thread otherwise: while the caller works on one block (the splice,
+    its writing), the thread computes the next (numpy, soxr, libsndfile and ONNX Runtime release the GIL, so a
+    second core works too). Items come in order; an exception in the thread is raised in the caller at the
+    item it stopped at, and a caller that stops iterating stops the thread at its next item.
+    """
+    import queue
+    import threading
+
+    items = queue.Queue(max(1, int(depth)))
+    stop = threading.Event()
+    done = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def run():
+        try:
+            for x in blocks:
+                if not put((x, None)):
+                    return
+            put((done, None))
+        except BaseException as e:  # noqa: BLE001 -- re-raised in the caller's thread
+            put((None, e))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        while True:
+            x, error = items.get()
+            if error is not None:
+                raise error
+            if x is done:
+                return
+            yield x
+    finally:
+        stop.set()
+        worker.join()
 
 
 def to_int16(x):

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dsp import load_fft
+
 #: A drop of at least this much (dB) from the band below a frequency to everything above it (past the
 #: transition) is a wall.
 WALL_DB = 30.0
@@ -120,8 +122,11 @@ class SpectrumStream:
         self.rest = x[k * self.n_fft:]
         if not k:
             return
-        frames = x[:k * self.n_fft].reshape(k, self.n_fft, self.channels) * self.window[None, :, None]
-        power = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).sum(axis=2) / self.norm  # (k, bins), summed channels
+        # Channel-major, each frame's samples contiguous: a batch of row transforms (half the time of numpy's
+        # along a strided axis, with scipy's).
+        frames = x[:k * self.n_fft].T.reshape(self.channels, k, self.n_fft) * self.window
+        spec = load_fft()[0](frames, axis=-1)
+        power = (np.square(spec.real) + np.square(spec.imag)).sum(axis=0) / self.norm  # (k, bins), summed channels
         level = 10 * np.log10(np.maximum(power.sum(axis=1) / self.n_fft / self.channels, 1e-30))
         for b in np.unique(np.floor(level[level > SILENCE_DBFS] / BUCKET_DB)).astype(int):
             sel = np.floor(level / BUCKET_DB).astype(int) == b
@@ -136,6 +141,14 @@ class SpectrumStream:
         top = max(self.buckets)
         used = [v for b, v in self.buckets.items() if (top - b) * BUCKET_DB <= LOUD_RANGE_DB]
         return sum(v[0] for v in used) / sum(v[1] for v in used)
+
+    def bandwidth(self):
+        """The :class:`Bandwidth` of what was pushed (:func:`detect_bandwidth`)."""
+        power, rate = self.spectrum(), self.rate
+        if power is None:  # all silence, or shorter than one frame: nothing to measure, taken to reach Nyquist
+            return Bandwidth(rate / 2, rate, 0.0, rate / 2 >= FULL_BAND_HZ)
+        cutoff, drop = find_cutoff(power, rate)
+        return Bandwidth(cutoff, rate, drop, cutoff >= FULL_BAND_HZ)
 
 
 def find_cutoff(power, rate):
@@ -228,11 +241,7 @@ def detect_bandwidth(blocks, rate, channels):
     stream = SpectrumStream(rate, channels)
     for x in blocks:
         stream.push(x)
-    power = stream.spectrum()
-    if power is None:  # all silence, or shorter than one frame: nothing to measure, taken to reach Nyquist
-        return Bandwidth(rate / 2, rate, 0.0, rate / 2 >= FULL_BAND_HZ)
-    cutoff, drop = find_cutoff(power, rate)
-    return Bandwidth(cutoff, rate, drop, cutoff >= FULL_BAND_HZ)
+    return stream.bandwidth()
 
 
 def bandwidth_of(x, rate):

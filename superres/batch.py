@@ -168,7 +168,8 @@ def predict_paths(model, inputs, out_dir, batch_size=None, chunk_seconds=10.0, s
     for src, rel in todo:
         dst = out_dir / rel
         try:
-            seconds = audio_info(src).duration
+            # The container's estimate for a file PyAV decodes: prediction counts its frames as it decodes it.
+            seconds = audio_info(src, count=False).duration
             with tqdm(total=seconds, unit="s", desc=str(rel), disable=not show_progress,
                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}]") as bar:
                 entry = predict_file(predictor, src, dst, chunk_seconds, subtype, progress=bar.update, log=log,

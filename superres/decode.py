@@ -8,7 +8,7 @@ lists, Opus pre-skip), so a decoded file lines up with what was encoded.
 :func:`encode_audio` writes such files (the tests' inputs, and the per-kind evaluation's).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,12 +86,9 @@ def _decoded(path):
             raise UserError(f"{path}: could not decode audio ({str(e).splitlines()[0][:200]}); the file is corrupt")
 
 
-def av_info(path):
-    """Rate, channels and the exact number of frames of a file's first audio stream (decoded once to count).
-
-    Containers give only an estimate of the length; the pipeline writes outputs of exact length, so the
-    frames are counted.
-    """
+def av_header(path):
+    """What a file's first audio stream says of itself without decoding: an :class:`AvInfo` whose ``frames``
+    is the container's estimate (0 where it gives none)."""
     av, container = _open(path)
     with container:
         stream = container.streams.audio[0]
@@ -99,8 +96,22 @@ def av_info(path):
         rate, channels, codec = stream.rate, ctx.channels, ctx.name
         lossy = bool(ctx.codec.properties & _LOSSY)
         subtype = codec.upper() if lossy else _PRECISION.get(ctx.format.name.rstrip("p"), "PCM_16")
-    frames = sum(x.shape[0] for x in _decoded(path))
-    return AvInfo(int(rate), int(channels), int(frames), subtype, Path(path).suffix.lstrip(".").upper(), lossy)
+        if stream.duration is not None and stream.time_base is not None:
+            estimate = float(stream.duration * stream.time_base) * rate
+        else:
+            estimate = (container.duration or 0) / 1e6 * rate  # AV_TIME_BASE: microseconds
+    return AvInfo(int(rate), int(channels), int(round(estimate)), subtype, Path(path).suffix.lstrip(".").upper(),
+                  lossy)
+
+
+def av_info(path):
+    """Rate, channels and the exact number of frames of a file's first audio stream (decoded once to count).
+
+    Containers give only an estimate of the length; the pipeline writes outputs of exact length, so the
+    frames are counted.
+    """
+    head = av_header(path)
+    return replace(head, frames=int(sum(x.shape[0] for x in _decoded(path))))
 
 
 def av_blocks(path, block):

@@ -163,10 +163,14 @@ class GenStream:
     ceiling : float, optional
         Keep the generated band from taking samples past this magnitude
         (:class:`superres.splice.Headroom`); None: no limit.
+    parts : bool
+        Return ``(sinc, added)`` pairs, each (m, channels): the input's sinc interpolation (float64) and the
+        generated band the network adds to it (float32, the inverse STFT's precision), apart
+        (:func:`superres.splice.splice_parts` joins them at the cutoff); no ``ceiling`` then. Default: their sum.
     """
 
     def __init__(self, core, context, channels, step_frames=8192, threads=None, rate=LOW_RATE, plan=_FIXED,
-                 ceiling=None):
+                 ceiling=None, parts=False):
         self.core, self.context, self.channels = core, int(context), channels
         self.step_frames = max(1, int(step_frames))
         # Work runs in threads, a channel or a part of one each: FFTs, numpy's arithmetic and ONNX Runtime
@@ -187,7 +191,9 @@ class GenStream:
         self.out_pos = 0  # first output sample not yet returned
         self.t_done = 0  # frames whose top band is in ``acc``
         self.pushed = 0  # output samples the stream will have (high_frames of the frames pushed)
-        self.headroom = None
+        self.headroom, self.parts = None, bool(parts)
+        if ceiling is not None and parts:
+            raise ValueError("parts: the ceiling is the splice's")
         if ceiling is not None:
             from .splice import Headroom
 
@@ -198,7 +204,8 @@ class GenStream:
         return self.sig0 + self.sig.shape[0]
 
     def push(self, low):
-        """Add int16 or float frames (n, channels); return the float64 output that is final, (m, channels)."""
+        """Add int16 or float frames (n, channels); return the float64 output that is final, (m, channels) (or,
+        with ``parts``, its two parts)."""
         self.low_pushed += low.shape[0]
         self.pushed = high_frames(self.low_pushed, self.rate)
         x = to_float(low) if low.dtype == np.int16 else np.asarray(low, np.float64)
@@ -284,11 +291,16 @@ class GenStream:
         n = max(0, min(upto, self.pushed, self.available) - self.out_pos)
         if n == 0:
             empty = np.zeros((0, self.channels))
+            if self.parts:
+                return empty, empty
             return self.headroom.push(empty, empty, end=True) if self.headroom is not None and end else empty
         lo = self.out_pos - self.sig0
         a = self.out_pos - self.acc0
         top = self.acc[:, a:a + n]
-        if self.headroom is not None:
+        if self.parts:
+            out = self.sig[lo:lo + n].copy(), np.zeros((n, self.channels), np.float32)
+            out[1][:top.shape[1]] = top.T
+        elif self.headroom is not None:
             added = top.T
             if top.shape[1] < n:
                 added = np.zeros((n, self.channels), np.float32)

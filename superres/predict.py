@@ -13,19 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import (HIGH_RATE, audio_info, clipped_samples, exact_blocks, high_frames, open_atomic_writer, quantize,
-                    read_blocks, resample_blocks, to_float)
+from .audio import (HIGH_RATE, LOSSY_SUBTYPES, audio_info, clipped_samples, decoded_once, exact_blocks, high_frames,
+                    open_atomic_writer, prefetch, quantize, read_blocks, resample_blocks, to_float)
 from .bandplan import MIN_CUTOFF_HZ
+from .bandwidth import SpectrumStream
 from .errors import UserError
 from .manifest import resolved
-from .splice import CEILING, splice_blocks
+from .splice import CEILING, splice_blocks, splice_parts
 
 
 #: Output sample format by the input's (``--subtype same``): its bit depth, 32-bit float for float and 32-bit
 #: integer inputs, 16-bit for 8-bit ones.
 SAME_SUBTYPE = {"PCM_24": "PCM_24", "PCM_32": "FLOAT", "FLOAT": "FLOAT", "DOUBLE": "FLOAT"}
-#: libsndfile's lossy subtypes (PyAV's lossy codecs say so themselves: ``AvInfo.lossy``).
-LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"}
 #: An input at the model's rate whose band reaches this share of its Nyquist frequency is the network's own case
 #: (a resampler's roll-off ends its band a little below 11.025 kHz at 22.05 kHz).
 NATIVE_FRACTION = 0.9
@@ -58,7 +57,9 @@ def measure_bandwidth(path, info, cutoff="auto", block=1 << 18):
     if cutoff not in (None, "auto"):
         cutoff = min(float(cutoff), info.samplerate / 2)
         return Bandwidth(cutoff, info.samplerate, 0.0, cutoff >= FULL_BAND_HZ)
-    return detect_bandwidth(read_blocks(path, info.samplerate, block, "float64"), info.samplerate, info.channels)
+    # Read (decoded) in a thread while the spectra of the blocks before are computed.
+    return detect_bandwidth(prefetch(read_blocks(path, info.samplerate, block, "float64")), info.samplerate,
+                            info.channels)
 
 
 def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None, progress=None, log=None,
@@ -101,7 +102,21 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     in_path, out_path = Path(in_path), Path(out_path)
     if resolved(out_path) == resolved(in_path):
         raise UserError(f"{out_path}: output path equals the input path; choose another output folder")
-    info = audio_info(in_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    # A compressed file is decoded once, beside the output, its bandwidth measured on the way, and read from
+    # there by the prediction.
+    head = audio_info(in_path, count=False)
+    spectrum = SpectrumStream(head.samplerate, head.channels) if cutoff in (None, "auto") else None
+    with decoded_once(in_path, out_path, spectrum.push if spectrum else None) as (source, info, watched):
+        bw = spectrum.bandwidth() if watched and spectrum else measure_bandwidth(source, info, cutoff)
+        return _predict_file(predictor, in_path, source, info, bw, out_path, chunk_seconds, subtype, progress, log,
+                             gain_db, cutoff, rate)
+
+
+def _predict_file(predictor, in_path, source, info, bw, out_path, chunk_seconds, subtype, progress, log, gain_db,
+                  cutoff, rate):
+    """:func:`predict_file` of ``in_path`` (named in messages and the manifest), its audio read from ``source``
+    (itself, or its decoded copy), ``info`` its own, ``bw`` its bandwidth."""
     if info.frames == 0:
         raise UserError(f"{in_path}: contains no audio frames; nothing to upsample")
     rate_in, channels = int(info.samplerate), int(info.channels)
@@ -111,7 +126,6 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     rate_net = predictor.rate or rate_in
     dtype = "float64" if predictor.any_cutoff else "int16"
     block = max(1, int(chunk_seconds * rate_net))
-    bw = measure_bandwidth(in_path, info, cutoff)
     total = -(-info.frames * rate_out // rate_in)
     counts = {"frames": 0, "clipped": 0, "peak": 0, "out_clipped": 0, "out_peak": 0.0}
     gain = 10.0 ** (gain_db / 20.0)
@@ -139,7 +153,7 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
         out.write(quantize(y, subtype))
 
     def inputs():
-        for x in read_blocks(in_path, rate_net, block, dtype):
+        for x in read_blocks(source, rate_net, block, dtype):
             yield x
             xf = x if dtype == "float64" else to_float(x)
             counts["frames"] += x.shape[0]
@@ -149,7 +163,7 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
                 progress(x.shape[0] / rate_net)
 
     def real():
-        for x in read_blocks(in_path, rate_out, block, "float64"):
+        for x in read_blocks(source, rate_out, block, "float64"):
             if mode == "unchanged":
                 counts["peak"] = max(counts["peak"], int(np.abs(x).max(initial=0.0) * 32768))
                 if progress:
@@ -162,6 +176,11 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
         outputs = real()
     elif mode == "network":
         outputs = predictor.blocks(inputs(), channels, ceiling=ceiling)
+    elif predictor.adds_band and rate_net == rate_in and rate_out == HIGH_RATE:
+        # The stream's own sinc interpolation of the file is the real band at the output's rate: spliced to the
+        # band it adds, with no second reading and resampling of the file.
+        parts = prefetch(predictor.blocks(inputs(), channels, rate_net, bw.cutoff, parts=True))
+        outputs = splice_parts(parts, rate_out, bw.cutoff, channels, total, ceiling)
     else:
         generated = predictor.blocks(inputs(), channels, rate_net, bw.cutoff)
         if rate_out != HIGH_RATE:

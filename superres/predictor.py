@@ -80,14 +80,18 @@ class Predictor:
         check_inference_fits(config, self.window, self.batch_size)  # before a batch of that size is allocated
         self.model = network if network is not None else inference_network(model, config, runtime, self.window)
 
-    def stream(self, channels, rate=None, cutoff=None, ceiling=None):
+    def stream(self, channels, rate=None, cutoff=None, ceiling=None, parts=False):
         """A stream upsampler for ``channels`` channels: ``push(block)``, then ``finish()``.
 
         ``rate`` and ``cutoff`` (Hz): the input's, for a network told the cutoff (``cgen``, which needs both);
         the others take :attr:`rate` and their own band. ``ceiling``: for the networks that add a band to the
         input's sinc interpolation (``gen``, ``cgen``), keep the added band from taking samples past it
-        (:class:`superres.splice.Headroom`); the others' output is the network's as it is.
+        (:class:`superres.splice.Headroom`); the others' output is the network's as it is. ``parts``: for those
+        networks (:attr:`adds_band`), return the sinc interpolation and the added band apart, as pairs
+        (:class:`superres.genstream.GenStream`).
         """
+        if parts and not self.adds_band:
+            raise ValueError(f"--arch {self.config['arch']} rewrites the waveform: it has no added band apart")
         if self.arch.frame_stream:
             from .genstream import CutoffPlan, GenStream
 
@@ -96,7 +100,7 @@ class Predictor:
             plan = {"plan": CutoffPlan(cutoff), "rate": rate} if self.any_cutoff else {}
             # Keras's predict is not meant to be called from several threads at once: one job at a time there.
             return GenStream(self.core, self.context, channels, threads=1 if self.runtime == "keras" else None,
-                             ceiling=ceiling, **plan)
+                             ceiling=ceiling, parts=parts, **plan)
         return StreamUpsampler(self.model, self.window, self.hop, channels, self.batch_size, self.input_kind,
                                self.rate)
 
@@ -105,15 +109,21 @@ class Predictor:
         kHz."""
         return to_int16(np.concatenate(list(self.blocks([x_low], x_low.shape[1]))))
 
-    def blocks(self, low_blocks, channels, rate=None, cutoff=None, ceiling=None):
+    @property
+    def adds_band(self):
+        """Whether the network adds a band to the input's sinc interpolation (``gen``, ``cgen``: their stream
+        can return the two apart) rather than rewriting the waveform."""
+        return bool(self.arch.frame_stream)
+
+    def blocks(self, low_blocks, channels, rate=None, cutoff=None, ceiling=None, parts=False):
         """Upsample a stream: int16 blocks (n, channels) at :attr:`rate` in (or, for a network told the cutoff,
         float or int16 blocks at ``rate`` with their ``cutoff``), float64 44.1 kHz blocks out.
 
         The one loop behind files (:func:`superres.predict.predict_file`), arrays (:meth:`array`) and the Python
         API (:func:`superres.api.upsample`). The output has exactly :func:`superres.audio.high_frames` of the
-        frames pushed in (twice them at 22.05 kHz). ``ceiling``: see :meth:`stream`.
+        frames pushed in (twice them at 22.05 kHz). ``ceiling``, ``parts``: see :meth:`stream`.
         """
-        up = self.stream(channels, rate, cutoff, ceiling)
+        up = self.stream(channels, rate, cutoff, ceiling, parts)
         for x in low_blocks:
             yield up.push(x)
         yield up.finish()

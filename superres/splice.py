@@ -155,18 +155,21 @@ class BandSplice:
         Frames of each stream (and of the output).
     ceiling : float, optional
         Keep the generated band from taking samples past this magnitude (:class:`Headroom`); None: no limit.
+    dtype : {numpy.float64, numpy.float32}
+        The precision the difference is filtered in (:class:`superres.dsp.FirStream`): single for a generated
+        band that is single precision itself (:func:`splice_parts`). The real band is never filtered.
     """
 
-    def __init__(self, rate, cutoff, channels, total, ceiling=None):
+    def __init__(self, rate, cutoff, channels, total, ceiling=None, dtype=np.float64):
         self.h = highpass(rate, cutoff)
         self.headroom = Headroom(channels, ceiling) if ceiling is not None else None
         self.delay = (self.h.shape[0] - 1) // 2
         self.channels, self.total = channels, total
+        self.fir = FirStream(self.h, channels, dtype)  # holds the filter's state between blocks
         self.real = np.zeros((0, channels))  # real samples from output frame ``done`` on
-        self.conv = np.zeros((0, channels))  # filtered difference for those frames
-        self.fir = FirStream(self.h, channels)  # holds the filter's state between blocks
+        self.conv = np.zeros((0, channels), self.fir.dtype)  # filtered difference for those frames
         self.first = []  # the difference before the filtering starts (it needs ``delay + 1`` frames to mirror)
-        self.last = np.zeros((0, channels))  # the difference's last ``delay + 1`` frames
+        self.last = np.zeros((0, channels), self.fir.dtype)  # the difference's last ``delay + 1`` frames
         self.pushed = self.done = 0
         # The filter's outputs for the mirrored lead and its own delay belong to no output frame.
         self.skip = 2 * self.delay
@@ -186,7 +189,13 @@ class BandSplice:
     def push(self, real, generated):
         """Add the next frames of both streams (same shape, float); return the output frames now final."""
         real = np.asarray(real, np.float64)
-        d = np.asarray(generated, np.float64) - real
+        return self.push_added(real, np.asarray(generated, np.float64) - real)
+
+    def push_added(self, real, d):
+        """Add the next frames of the real stream and of what the generated one adds to it, ``generated -
+        real`` (same shape, float); return the output frames now final."""
+        real = np.asarray(real, np.float64)
+        d = np.asarray(d, self.fir.dtype)
         self.pushed += real.shape[0]
         self.real = np.concatenate([self.real, real])
         end = self.pushed >= self.total
@@ -216,5 +225,17 @@ def splice_blocks(real_blocks, generated_blocks, rate, cutoff, channels, total, 
     splice = BandSplice(rate, cutoff, channels, total, ceiling)
     for r, g in zip(real_blocks, generated_blocks):
         y = splice.push(r, g)
+        if y.shape[0]:
+            yield y
+
+
+def splice_parts(parts, rate, cutoff, channels, total, ceiling=None):
+    """:class:`BandSplice` over one stream of ``(real, added)`` blocks, ``added`` what the generated stream
+    adds to the real one (the generator's own top band: nothing is read or resampled twice, nor subtracted);
+    yields the output, ``total`` frames in all. The band is the network's and the inverse STFT's single
+    precision: it is filtered in single precision."""
+    splice = BandSplice(rate, cutoff, channels, total, ceiling, np.float32)
+    for real, added in parts:
+        y = splice.push_added(real, added)
         if y.shape[0]:
             yield y

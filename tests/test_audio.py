@@ -6,6 +6,8 @@ import soundfile as sf
 
 from superres.audio import (fit_length, linear_upsample, naive_upsample, read_audio, resample, sinc_upsample,
                             to_int16, write_audio)
+from conftest import synth
+
 from superres.errors import UserError
 
 
@@ -114,3 +116,70 @@ def test_unreadable_file_is_a_user_error(tmp_path):
         read_audio(tmp_path / "text.wav")
     with pytest.raises(UserError, match="not found"):
         read_audio(tmp_path / "missing.wav")
+
+
+def test_prefetch_keeps_the_order_raises_where_the_stream_failed_and_stops_with_its_caller():
+    import threading
+
+    from superres.audio import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("at three")
+
+    got = []
+    with pytest.raises(ValueError, match="at three"):
+        for x in prefetch(failing()):
+            got.append(x)
+    assert got == [1, 2]
+    made = []
+
+    def endless():
+        while True:
+            made.append(len(made))
+            yield made[-1]
+
+    before = threading.active_count()
+    for x in prefetch(endless(), depth=2):
+        if x == 5:
+            break
+    # The caller stopped: the thread ended, having made at most the items that fit in the queue, and one more.
+    assert threading.active_count() == before and len(made) <= 5 + 1 + 2 + 1
+
+
+@pytest.mark.parametrize("ext", [".m4a", ".mp3", ".wav"])
+def test_a_compressed_file_is_decoded_once_beside_the_output_and_watched_on_the_way(tmp_path, ext):
+    from superres.audio import decoded_once, read_blocks
+    from superres.decode import encode_audio
+
+    x = synth(1.3, rate=44100, channels=2, seed=9) * 0.5
+    src = tmp_path / f"in{ext}"
+    if ext == ".wav":
+        sf.write(str(src), x, 44100, subtype="PCM_24")
+    else:
+        encode_audio(str(src), x, 44100, {".m4a": "aac", ".mp3": "mp3"}[ext], 128000)
+    out = tmp_path / "out"
+    out.mkdir()
+    seen = []
+    with decoded_once(src, out / "in.wav", lambda b: seen.append(b.copy())) as (source, info, watched):
+        assert watched == (ext != ".wav")
+        if ext == ".wav":
+            assert source == src and not seen
+        else:
+            # A float WAV in the output folder, holding exactly the decoded samples, all of which were watched.
+            assert source.parent == out and sf.info(str(source)).subtype == "FLOAT"
+            want = np.concatenate(list(read_blocks(src, 44100, 1 << 16, "float64")))
+            got = np.concatenate(list(read_blocks(source, 44100, 1 << 16, "float64")))
+            assert info.frames == want.shape[0] == got.shape[0] == sum(b.shape[0] for b in seen)
+            np.testing.assert_array_equal(got, want.astype(np.float32))
+            np.testing.assert_array_equal(np.concatenate(seen), want)
+            assert info.subtype == sf.info(str(src)).subtype if ext == ".mp3" else info.lossy
+    assert list(out.iterdir()) == []  # the decoded copy is gone
+    # Also when the work in between fails.
+    with pytest.raises(RuntimeError):
+        with decoded_once(src, out / "in.wav") as (source, info, watched):
+            raise RuntimeError("stop")
+    assert list(out.iterdir()) == []

@@ -254,3 +254,45 @@ def test_codec_inputs_are_aligned_and_cut_where_the_encoder_cuts(codec, bitrate)
 
     assert error(0) < min(error(s) for s in (-3, -2, -1, 1, 2, 3))
     assert error(0) < _level_db(y[4096:-4096, None], 0, lo)  # the codec's noise under the signal it kept
+
+
+def _cgen_predictor(random_cgen):
+    from superres.predictor import Predictor
+
+    config = {"arch": "cgen", "dim": 16, "blocks": 2, "expand": 2, "kernel": 5, "dataset": {"input": "sinc"}}
+    return Predictor(None, config, runtime="onnx", network=random_cgen["onnx"])
+
+
+@pytest.mark.parametrize("ext, rate", [(".wav", 22050), (".wav", 44100), (".m4a", 44100), (".mp3", 44100)])
+def test_one_pass_prediction_equals_the_two_stream_splice(random_cgen, tmp_path, ext, rate):
+    """predict_file reads a file once and splices the stream's own sinc interpolation to the band it adds (the
+    band filtered in single precision); the same as splicing the file read again at 44.1 kHz to the stream's
+    whole output, as it was done before, to float32 precision; a compressed input is decoded once, beside the
+    output, and nothing of that is left there."""
+    from superres.audio import exact_blocks, read_blocks
+    from superres.decode import encode_audio
+    from superres.predict import predict_file
+    from superres.splice import CEILING, splice_blocks
+
+    # A 16 kHz file's band at the file's rate; a codec cuts a full band itself.
+    x = (resample(synth(1.5, rate=16000, channels=2, seed=8), 16000, rate) if ext == ".wav"
+         else synth(1.5, rate=44100, channels=2, seed=8)) * 0.7
+    src = tmp_path / f"in{ext}"
+    if ext == ".wav":
+        sf.write(str(src), x, rate, subtype="FLOAT")
+    else:
+        encode_audio(str(src), x, rate, ext.lstrip(".").replace("m4a", "aac"), 128000)
+    predictor = _cgen_predictor(random_cgen)
+    out = tmp_path / "out" / "in.wav"
+    entry = predict_file(predictor, src, out, chunk_seconds=0.3, subtype="FLOAT")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["in.wav"]
+    y, r = sf.read(str(out), always_2d=True)
+    assert r == 44100 and entry["done"] == "spliced"
+    cutoff, total, block = entry["cutoff_hz"], entry["frames_out"], 44100 * 3 // 10
+    real = read_blocks(src, 44100, block, "float64")
+    generated = predictor.blocks(read_blocks(src, rate, int(0.3 * rate), "float64"), 2, rate, cutoff)
+    ref = np.concatenate(list(splice_blocks(exact_blocks(real, 0, total, block),
+                                            exact_blocks(generated, 0, total, block), 44100, cutoff, 2, total,
+                                            CEILING)))
+    assert y.shape == ref.shape == (total, 2)
+    assert np.abs(y - ref).max() < 2e-6

@@ -242,3 +242,34 @@ def test_the_keras_stft_pair_equals_the_cores(n_fft, hop):
     acc = np.zeros((2, (frames - 1) * hop + n_fft), np.float32)
     overlap_add(acc, frames_of(spec, n_fft, synthesis_window(n_fft, hop)), 0, hop)
     np.testing.assert_allclose(acc[:, n_fft // 2:n_fft // 2 + length], want, atol=2e-5 * np.abs(want).max())
+
+
+def test_fir_stream_in_single_precision_is_the_double_one_to_float32_rounding():
+    h = highpass(44100, 11025.0)
+    x = np.random.default_rng(4).standard_normal((20000, 2)) * 0.1
+    sizes = [7000, 1, 5000, 7999]
+    y64, tail64 = _stream(dsp.FirStream(h, 2), x, sizes)
+    y32, tail32 = _stream(dsp.FirStream(h, 2, np.float32), x, sizes)
+    assert y32.dtype == np.float32 and y32.shape == y64.shape
+    scale = np.abs(y64).max()
+    assert np.abs(y32 - y64).max() < 1e-6 * scale
+    assert np.abs(tail32 - tail64).max() < 1e-6 * scale
+    with pytest.raises(ValueError):
+        dsp.FirStream(h, 2, np.int16)
+
+
+def test_band_splice_in_single_precision_keeps_the_real_band():
+    """The added band filtered in float32: below the transition the output is the real band to within the
+    stopband, as in double precision."""
+    rng = np.random.default_rng(5)
+    real, added = rng.standard_normal((2, 44100, 2)) * 0.3
+    splice = BandSplice(44100, 11025.0, 2, real.shape[0], dtype=np.float32)
+    y = np.concatenate([splice.push_added(real[a:a + 5000], added[a:a + 5000].astype(np.float32))
+                        for a in range(0, 44100, 5000)])
+    inner = slice(2000, -2000)  # away from the file's mirrored ends
+    w = np.kaiser(44100 - 4000, 20.0)[:, None]  # sidelobes far under the stopband
+    err = np.abs(np.fft.rfft((y - real)[inner] * w, axis=0)) ** 2
+    ref = np.abs(np.fft.rfft(added[inner] * w, axis=0)) ** 2
+    f = np.fft.rfftfreq(44100 - 4000, 1 / 44100)
+    below = f < 11025.0 * (1 - TRANSITION) - 50
+    assert 10 * np.log10(err[below].sum() / ref[below].sum()) < -STOPBAND_DB + 10
