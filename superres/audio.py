@@ -137,6 +137,24 @@ def _av_info(path):
 LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"}
 
 
+def _sndfile_blocks(path, info, block, dtype="float64"):
+    """The ``info.frames`` frames of a file libsndfile reads, as float blocks of ``block`` frames (the last
+    shorter); decoding errors, a file ending early and NaN/inf samples raise :class:`UserError`."""
+    with sf.SoundFile(str(path)) as f:
+        read = 0
+        while read < info.frames:
+            try:
+                x = f.read(min(block, info.frames - read), dtype=dtype, always_2d=True)
+            except sf.LibsndfileError as e:
+                raise UserError(f"{path}: could not decode audio after {read} frames ({e}); the file is corrupt")
+            if x.shape[0] == 0:
+                raise UserError(f"{path}: ends after {read} of {info.frames} frames; the file is truncated")
+            check_finite(x, path)
+            check_interrupted()
+            read += x.shape[0]
+            yield x
+
+
 @contextmanager
 def decoded_once(path, beside, watch=None, block=1 << 18):
     """Yield ``(source, info, watched)``: the file to read ``path``'s audio from, ``path``'s own info, and
@@ -154,7 +172,8 @@ def decoded_once(path, beside, watch=None, block=1 << 18):
     if path_is_av(path):
         decoded = av_blocks(path, block)
     elif head.subtype in LOSSY_SUBTYPES:
-        decoded = read_blocks(path, head.samplerate, block, "float64")
+        # float32: the precision of libsndfile's MP3 and Vorbis/Opus decoders, and the copy's.
+        decoded = _sndfile_blocks(path, head, block, "float32")
     else:
         yield path, head, False
         return
@@ -259,25 +278,8 @@ def read_blocks(path, rate, block, dtype="int16"):
     """
     info = audio_info(path)
 
-    def decoded():
-        if path_is_av(path):
-            yield from av_blocks(path, block)
-            return
-        read = 0
-        with sf.SoundFile(str(path)) as f:
-            while read < info.frames:
-                try:
-                    x = f.read(min(block, info.frames - read), dtype="float64", always_2d=True)
-                except sf.LibsndfileError as e:
-                    raise UserError(f"{path}: could not decode audio after {read} frames ({e}); the file is corrupt")
-                if x.shape[0] == 0:
-                    raise UserError(f"{path}: ends after {read} of {info.frames} frames; the file is truncated")
-                check_finite(x, path)
-                check_interrupted()
-                read += x.shape[0]
-                yield x
-
-    yield from resample_blocks(decoded(), info.samplerate, rate, info.channels, info.frames, block, dtype)
+    decoded = av_blocks(path, block) if path_is_av(path) else _sndfile_blocks(path, info, block)
+    yield from resample_blocks(decoded, info.samplerate, rate, info.channels, info.frames, block, dtype)
 
 
 def resample_blocks(blocks, rate_in, rate, channels, frames_in, block, dtype="int16"):
