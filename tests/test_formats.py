@@ -41,3 +41,43 @@ def test_scan_accepts_every_format_rate_and_channel_count(tmp_path):
         assert info.samplerate == 22050 and info.subtype == "PCM_16" and info.channels == 1 + i % 3
         assert e["frames_high"] == round(0.3 * 44100) or abs(e["frames_high"] - 0.3 * 44100) <= 1
     assert "32000 Hz, resampled to 44100 Hz first; it has nothing above 16 kHz" in proc.stdout
+
+
+def _pcm_mka(path, codec, fmt):
+    """A Matroska file of raw PCM (``pcm_s16le`` as packed s16, ``pcm_u8`` as packed u8), 0.1 s stereo noise."""
+    import av
+
+    x = (np.random.default_rng(12).standard_normal((4410, 2)) * 3000).astype(np.int16)
+    arr = (x // 256 + 128).astype(np.uint8) if fmt == "u8" else x
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=44100, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(arr.reshape(1, -1), format=fmt, layout="stereo")
+        frame.rate = 44100
+        for packet in [*s.encode(frame), *s.encode(None)]:
+            c.mux(packet)
+
+
+@pytest.mark.parametrize("codec, ext", [("aac", ".m4a"), ("opus", ".opus"), ("alac", ".m4a"), ("wma", ".wma"),
+                                        ("pcm_s16le", ".mka"), ("pcm_u8", ".mka")])
+def test_decoded_samples_are_ffmpegs_own_conversion_to_float(tmp_path, codec, ext):
+    """The decoders' frames (float, 8-, 16- or 32-bit integer, planar or packed) converted in numpy are, bit
+    for bit, what FFmpeg's resampler makes of them."""
+    import av
+
+    from superres.decode import av_blocks, encode_audio
+
+    path = tmp_path / f"x{ext}"
+    if codec.startswith("pcm"):
+        _pcm_mka(path, codec, "s16" if codec == "pcm_s16le" else "u8")
+    else:
+        encode_audio(str(path), synth(0.7, rate=44100, channels=2, seed=11) * 0.5, 44100, codec,
+                     None if codec == "alac" else 128000)
+    ours = np.concatenate(list(av_blocks(path, 1000)))
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        resampler = av.AudioResampler(format="dbl", layout=stream.layout, rate=stream.rate)
+        frames = [o.to_ndarray().reshape(-1, 2) for f in c.decode(stream) for o in resampler.resample(f)]
+        frames += [o.to_ndarray().reshape(-1, 2) for o in resampler.resample(None)]
+    ffmpeg = np.concatenate(frames)
+    assert ours.shape == ffmpeg.shape and ours.dtype == np.float64
+    np.testing.assert_array_equal(ours, ffmpeg)
