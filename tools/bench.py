@@ -78,10 +78,11 @@ def whole_processes(song, model, work, core_env=None):
     return rows
 
 
-#: The base of a per-kind row: decode, sinc-interpolate to 44.1 kHz where the file is at another rate, write.
+#: The base of a per-kind row: decode, sinc-interpolate to 44.1 kHz a file below it, write at the rate and in the
+#: sample format superres predict writes (a 48 kHz Opus file stays at 48 kHz; a lossy file's output is float).
 _DECODE_SINC = ("import sys; from superres.audio import read_audio, resample, write_audio; "
                 "x, r = read_audio(sys.argv[1], 'float32'); "
-                "write_audio(sys.argv[2], x if r == 44100 else resample(x, r, 44100), 44100)")
+                "write_audio(sys.argv[2], x if r >= 44100 else resample(x, r, 44100), max(r, 44100), sys.argv[3])")
 
 
 def kind_processes(original, model, work, kinds):
@@ -116,7 +117,8 @@ def kind_processes(original, model, work, kinds):
         path = stem.with_suffix(ext)
         make_input(x, str(path), how)
         base = "decode" if how[0] != "rate" or how[1] == 44100 else "sinc upsample (soxr VHQ)"
-        for cmd, what in (([sys.executable, "-c", _DECODE_SINC, str(path), f"{stem}-base.wav"],
+        subtype = "PCM_16" if how[0] == "rate" else "FLOAT"
+        for cmd, what in (([sys.executable, "-c", _DECODE_SINC, str(path), f"{stem}-base.wav", subtype],
                            f"{name} input: {base}, {label}"),
                           ([superres_cmd, "predict", "--model", str(model), "--output", f"{stem}-out",
                             "--overwrite", str(path)],
