@@ -183,6 +183,8 @@ def decoded_once(path, beside, watch=None, block=1 << 18):
     try:
         frames = 0
         try:
+            # The output's folder, which its writer makes only later: a failure here is the UserError below.
+            Path(beside).parent.mkdir(parents=True, exist_ok=True)
             tmp = make_tempfile(beside, suffix=".decoded.wav")
             # Three stages at once: decoding in a thread, watching the block before in another, writing here.
             with sf.SoundFile(tmp, "w", rate, channels, subtype, format="RF64") as f, \
@@ -397,7 +399,12 @@ def prefetch(blocks, depth=1):
         while True:
             x, error = items.get()
             if error is not None:
-                raise error
+                try:
+                    raise error
+                finally:
+                    # The traceback holds this frame: without this, a cycle that keeps the stream's frames (and
+                    # their blocks) until the garbage collector runs.
+                    error = None
             if x is done:
                 return
             yield x

@@ -77,34 +77,47 @@ _TO_FLOAT = {"flt": (0.0, 1.0), "dbl": (0.0, 1.0), "s16": (0.0, 2.0 ** -15), "s3
 
 def _decoded(path):
     """Yield the first audio stream's samples as float arrays (n, channels), full scale 1.0 (float32 from the
-    decoders that give it, float64 otherwise)."""
+    decoders that give it, float64 otherwise), at the stream's rate and in its layout."""
     av, container = _open(path)
     with container:
         stream = container.streams.audio[0]
-        channels = stream.codec_context.channels
-        resampler = None
+        # The stream's layout and rate as opened: the decoder's context behind ``stream`` follows its frames, and
+        # a stream may change them midway (concatenated ADTS files, a broadcast's programmes).
+        channels, layout, rate = stream.codec_context.channels, stream.layout, stream.rate
+        resampler = setup = None
         try:
             for frame in container.decode(stream):
                 check_interrupted()
                 fmt = frame.format
                 conv = _TO_FLOAT.get(fmt.name.rstrip("p"))
-                if conv is not None and len(frame.layout.channels) == channels:
+                own = conv is not None and len(frame.layout.channels) == channels and frame.sample_rate == rate
+                this = None if own else (fmt.name, frame.layout.name, frame.sample_rate)
+                if resampler is not None and this != setup:
+                    # PyAV's resampler takes frames of one setup only; what it holds comes before this frame.
+                    yield from _drained(resampler, channels)
+                    resampler = None
+                if own:
                     x = frame.to_ndarray()
                     x = x.T if fmt.is_planar else x.reshape(-1, channels)
                     if x.dtype.kind != "f":
                         x = (x.astype(np.float64) - conv[0]) * conv[1] if conv[0] else x * conv[1]
                     yield x
                     continue
-                # Any other format, or a frame whose layout is not the stream's: FFmpeg's resampler.
+                # Any other format, or a frame whose layout or rate is not the stream's: FFmpeg's resampler.
                 if resampler is None:
-                    resampler = av.AudioResampler(format="dbl", layout=stream.layout, rate=stream.rate)
+                    resampler, setup = av.AudioResampler(format="dbl", layout=layout, rate=rate), this
                 for out in resampler.resample(frame):
                     yield out.to_ndarray().reshape(-1, channels)
             if resampler is not None:
-                for out in resampler.resample(None):
-                    yield out.to_ndarray().reshape(-1, channels)
+                yield from _drained(resampler, channels)
         except av.error.FFmpegError as e:
             raise UserError(f"{path}: could not decode audio ({str(e).splitlines()[0][:200]}); the file is corrupt")
+
+
+def _drained(resampler, channels):
+    """The samples a resampler still holds, flushed: (n, channels) float64 arrays."""
+    for out in resampler.resample(None):
+        yield out.to_ndarray().reshape(-1, channels)
 
 
 def av_header(path):

@@ -25,6 +25,8 @@ from .splice import CEILING, splice_blocks, splice_parts
 #: Output sample format by the input's (``--subtype same``): its bit depth, 32-bit float for float and 32-bit
 #: integer inputs, 16-bit for 8-bit ones.
 SAME_SUBTYPE = {"PCM_24": "PCM_24", "PCM_32": "FLOAT", "FLOAT": "FLOAT", "DOUBLE": "FLOAT"}
+#: Sample formats whose every sample a 16-bit reading keeps exactly (see :func:`_predict_file`).
+INT16_EXACT = {"PCM_S8", "PCM_U8", "PCM_16"}
 #: An input at the model's rate whose band reaches this share of its Nyquist frequency is the network's own case
 #: (a resampler's roll-off ends its band a little below 11.025 kHz at 22.05 kHz).
 NATIVE_FRACTION = 0.9
@@ -102,7 +104,6 @@ def predict_file(predictor, in_path, out_path, chunk_seconds=10.0, subtype=None,
     in_path, out_path = Path(in_path), Path(out_path)
     if resolved(out_path) == resolved(in_path):
         raise UserError(f"{out_path}: output path equals the input path; choose another output folder")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     # A compressed file is decoded once, beside the output, its bandwidth measured on the way, and read from
     # there by the prediction.
     head = audio_info(in_path, count=False)
@@ -126,6 +127,9 @@ def _predict_file(predictor, in_path, source, info, bw, out_path, chunk_seconds,
     rate_net = predictor.rate or rate_in
     dtype = "float64" if predictor.any_cutoff else "int16"
     block = max(1, int(chunk_seconds * rate_net))
+    # Whether the network reads the file's own samples: its stream's sinc interpolation is then the real band. A
+    # 16-bit reading of a 24-bit, float or lossy file (``gen``'s) rounds it, and clips its peaks past full scale.
+    exact = dtype == "float64" or (info.subtype in INT16_EXACT and not getattr(info, "lossy", False))
     total = -(-info.frames * rate_out // rate_in)
     counts = {"frames": 0, "clipped": 0, "peak": 0, "out_clipped": 0, "out_peak": 0.0}
     gain = 10.0 ** (gain_db / 20.0)
@@ -172,11 +176,12 @@ def _predict_file(predictor, in_path, source, info, bw, out_path, chunk_seconds,
 
     # What the network adds never takes a sample past full scale (after --gain), where the real band is not.
     ceiling = CEILING / gain
+    parts = None
     if mode == "unchanged":
         outputs = real()
     elif mode == "network":
         outputs = predictor.blocks(inputs(), channels, ceiling=ceiling)
-    elif predictor.adds_band and rate_net == rate_in and rate_out == HIGH_RATE:
+    elif predictor.adds_band and exact and rate_net == rate_in and rate_out == HIGH_RATE:
         # The stream's own sinc interpolation of the file is the real band at the output's rate: spliced to the
         # band it adds, with no second reading and resampling of the file.
         parts = prefetch(predictor.blocks(inputs(), channels, rate_net, bw.cutoff, parts=True))
@@ -188,17 +193,23 @@ def _predict_file(predictor, in_path, source, info, bw, out_path, chunk_seconds,
             generated = resample_blocks(generated, HIGH_RATE, rate_out, channels, n44, block, "float64")
         outputs = splice_blocks(exact_blocks(real(), 0, total, block), exact_blocks(generated, 0, total, block),
                                 rate_out, bw.cutoff, channels, total, ceiling)
-    with open_atomic_writer(out_path, rate_out, channels, subtype) as out, ThreadPoolExecutor(1) as writer:
-        # Each block is quantized and written in a thread (numpy and libsndfile release the GIL) while the next
-        # one is read and computed; at most two blocks wait, in order, and a write error stops the loop.
-        pending = None
-        for y in outputs:
-            job = writer.submit(write, y)
+    try:
+        with open_atomic_writer(out_path, rate_out, channels, subtype) as out, ThreadPoolExecutor(1) as writer:
+            # Each block is quantized and written in a thread (numpy and libsndfile release the GIL) while the next
+            # one is read and computed; at most two blocks wait, in order, and a write error stops the loop.
+            pending = None
+            for y in outputs:
+                job = writer.submit(write, y)
+                if pending is not None:
+                    pending.result()
+                pending = job
             if pending is not None:
                 pending.result()
-            pending = job
-        if pending is not None:
-            pending.result()
+    finally:
+        if parts is not None:
+            # After an error, its thread stops here (and lets go of the file it reads), not whenever the
+            # error's frames, in a cycle with the writer's future, are collected.
+            parts.close()
     clipped, peak = counts["clipped"], counts["peak"]
     if log and clipped:
         log(f"note  {in_path}: {clipped} sample(s) at full scale (clipped input); the clipping's distortion "

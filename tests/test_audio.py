@@ -183,3 +183,34 @@ def test_a_compressed_file_is_decoded_once_beside_the_output_and_watched_on_the_
         with decoded_once(src, out / "in.wav") as (source, info, watched):
             raise RuntimeError("stop")
     assert list(out.iterdir()) == []
+
+
+def test_prefetch_lets_a_failed_stream_go_without_the_garbage_collector():
+    """The stream's error, re-raised in the caller, holds no cycle through the frame that raised it: what the
+    stream held (its blocks, open files) goes with the error, not whenever the garbage collector runs."""
+    import gc
+    import weakref
+
+    from superres.audio import prefetch
+
+    class Held:
+        pass
+
+    held = []
+
+    def failing():
+        h = Held()
+        held.append(weakref.ref(h))
+        yield 1
+        raise ValueError("stop")
+
+    gc.disable()
+    try:
+        try:
+            for _ in prefetch(failing()):
+                pass
+        except ValueError:
+            pass
+        assert held[0]() is None
+    finally:
+        gc.enable()

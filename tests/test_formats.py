@@ -81,3 +81,33 @@ def test_decoded_samples_are_ffmpegs_own_conversion_to_float(tmp_path, codec, ex
     ffmpeg = np.concatenate(frames)
     assert ours.shape == ffmpeg.shape and ours.dtype == np.float64
     np.testing.assert_array_equal(ours, ffmpeg)
+
+
+def test_a_stream_that_changes_its_layout_or_rate_midway_is_decoded_at_the_streams_own(tmp_path):
+    """Concatenated ADTS files (stereo, mono, stereo; 44.1 then 22.05 kHz): every frame comes out in the stream's
+    layout and at its rate, as FFmpeg's resampler makes them, none reinterpreted nor lost."""
+    import av
+
+    from superres.decode import av_blocks, encode_audio
+
+    t = np.arange(44100) / 44100
+    tone = np.sin(2 * np.pi * 440 * t)[:, None] * 0.3
+    parts = {"stereo": (tone * [1.0, 0.5], 44100), "mono": (tone, 44100), "low": (tone[::2] * [1.0, 0.5], 22050)}
+    for name, (x, rate) in parts.items():
+        encode_audio(str(tmp_path / f"{name}.aac"), x, rate, "aac", 96000)
+    for names in (["stereo", "mono", "stereo"], ["stereo", "low"]):
+        path = tmp_path / ("-".join(names) + ".aac")
+        path.write_bytes(b"".join((tmp_path / f"{n}.aac").read_bytes() for n in names))
+        with av.open(str(path)) as c:
+            frames = [(f.layout.name, f.sample_rate, f.samples) for f in c.decode(c.streams.audio[0])]
+        assert len({f[:2] for f in frames}) == 2  # the change is there to decode
+        x = np.concatenate(list(av_blocks(path, 1 << 14)))
+        # The stream's rate throughout: 22.05 kHz frames count twice.
+        assert x.shape == (sum(n * 44100 // r for _, r, n in frames), 2)
+        if "mono" in names:
+            first = sum(n for lay, _, n in frames[:[f[0] for f in frames].index("mono")])
+            mono = x[first:first + sum(n for lay, _, n in frames if lay == "mono")]
+            assert np.array_equal(mono[:, 0], mono[:, 1]) and np.abs(mono).max() > 0.2
+        else:  # the 440 Hz tone stays at 440 Hz
+            tail = x[-30000:-4000, 0] * np.hanning(26000)
+            assert abs(np.argmax(np.abs(np.fft.rfft(tail))) * 44100 / 26000 - 440) < 5

@@ -366,3 +366,88 @@ def test_commands_keep_freed_memory_for_the_next_blocks(tmp_path):
         assert kept == {"keep": "True", "default": "None"}[mode]
         faults[mode] = int(n)
     assert faults["keep"] < 0.6 * faults["default"], faults
+
+
+def _two_stream_splice(predictor, src, rate, cutoff, total, chunk_seconds, dtype):
+    """What predict_file spliced before it read a file once: the file read again at 44.1 kHz, spliced to the
+    stream's whole output."""
+    from superres.audio import exact_blocks
+    from superres.splice import CEILING, splice_blocks
+
+    block = int(chunk_seconds * 44100)
+    real = read_blocks(src, 44100, block, "float64")
+    generated = predictor.blocks(read_blocks(src, rate, int(chunk_seconds * rate), dtype), 2)
+    return np.concatenate(list(splice_blocks(exact_blocks(real, 0, total, block), exact_blocks(generated, 0, total,
+                                                                                              block),
+                                             44100, cutoff, 2, total, CEILING)))
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_a_generators_real_band_is_the_files_own_samples(tmp_path, subtype):
+    """``gen`` reads its input in 16 bits; below the cutoff its output is the file's own samples all the same: a
+    float file's precision and peaks past full scale kept (the file read again), a 16-bit one read once."""
+    from superres.audio import resample
+    from superres.runs import default_model_dir
+
+    x = resample(synth(1.5, rate=16000, channels=2, seed=8), 16000, 22050)
+    x *= (1.3 if subtype == "FLOAT" else 0.9) / np.abs(x).max()  # as a decoded lossy file's peaks can be
+    src = tmp_path / "in.wav"
+    sf.write(src, x, 22050, subtype=subtype)
+    predictor = open_predictor(default_model_dir())
+    entry = predict_file(predictor, src, tmp_path / "out" / "in.wav", chunk_seconds=0.3, subtype="FLOAT")
+    y, _ = sf.read(tmp_path / "out" / "in.wav", always_2d=True)
+    ref = _two_stream_splice(predictor, src, 22050, entry["cutoff_hz"], entry["frames_out"], 0.3, "int16")
+    assert entry["done"] == "spliced" and y.shape == ref.shape
+    assert np.abs(y - ref).max() < 2e-6
+    if subtype == "FLOAT":
+        assert np.abs(y).max() > 1.2
+
+
+@pytest.mark.parametrize("ext", [".wav", ".m4a"])
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_a_missing_input_makes_none(tmp_path, ext):
+    from superres.decode import encode_audio
+    from superres.runs import default_model_dir
+
+    src = tmp_path / f"in{ext}"
+    x = synth(0.3, rate=44100, channels=1, seed=2)
+    sf.write(src, x, 44100) if ext == ".wav" else encode_audio(str(src), x, 44100, "aac", 64000)
+    (tmp_path / "file").write_text("a file where the output folder would be")
+    predictor = open_predictor(default_model_dir())
+    with pytest.raises(UserError, match="cannot write"):
+        predict_file(predictor, src, tmp_path / "file" / "in.wav")
+    with pytest.raises(UserError, match="not found"):
+        predict_file(predictor, tmp_path / f"missing{ext}", tmp_path / "new" / "in.wav")
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_failed_write_stops_the_streams_thread_at_once(tmp_path, monkeypatch):
+    """The stream computed a block ahead in a thread stops with the write that failed, while the error is still
+    held (its frames are in a cycle with the writer's future: nothing else would stop it before the garbage
+    collector runs)."""
+    import threading
+    import time
+
+    import superres.predict as predict
+    from superres.audio import resample
+    from superres.runs import default_model_dir
+
+    sf.write(tmp_path / "in.wav", resample(synth(2.0, rate=16000, channels=2, seed=3), 16000, 22050), 22050,
+             subtype="PCM_16")
+    predictor = open_predictor(default_model_dir())
+    written, quantize = [], predict.quantize
+
+    def full_disk(y, subtype):
+        written.append(y.shape[0])
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        return quantize(y, subtype)
+
+    monkeypatch.setattr(predict, "quantize", full_disk)
+    before = set(threading.enumerate())
+    with pytest.raises(UserError, match="No space left"):
+        predict_file(predictor, tmp_path / "in.wav", tmp_path / "out" / "in.wav", chunk_seconds=0.2)
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(threading.enumerate()) - before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
