@@ -163,7 +163,7 @@ def decoded_once(path, beside, watch=None, block=1 << 18):
     A compressed file (a lossy codec, or anything PyAV decodes) is read several times by prediction (its
     bandwidth, then the stream), and decoding is most of that work: it is decoded once, in bounded memory, into
     a temporary float WAV (RF64: no 4 GB limit) beside the output ``beside``, removed afterwards; for PyAV's
-    files that same pass counts the frames, and ``watch`` (a callable) is given every decoded block, float64
+    files that same pass counts the frames, and ``watch`` (a callable) is given every decoded block, float
     (frames, channels) at the file's rate, on the way. The float is the decoders' own precision (32-bit, or 64
     where the decoder gives it): nothing is rounded. Other files are their own source, unwatched.
     """
