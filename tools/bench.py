@@ -33,15 +33,23 @@ def child(spec):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def whole_processes(song, model, work, core_env=None):
+def whole_processes(song, model, work, core_env=None, original=None):
     """Rows for whole processes on ``song``: sinc alone, then the two prediction commands (default model), and
-    ``superres predict`` of the virtual environment ``core_env`` (the light install: no scipy, numpy's FFT)."""
+    ``superres predict`` of the virtual environment ``core_env`` (the light install: no scipy, numpy's FFT).
+    Without ``song``, ``original`` (44.1 kHz) made into a 22.05 kHz file, or else a synthetic 5-minute one."""
     import soundfile as sf
 
     from superres.bench import measure_process
 
     song = Path(song)
-    if not song.is_file():
+    if not song.is_file() and Path(original).is_file():
+        # The held-out song as the scan makes it (soxr VHQ to 22.05 kHz), where make music ran but not the scan.
+        from superres.kinds import make_input
+
+        x, _ = sf.read(str(original), dtype="float32", always_2d=True)
+        song = Path(work) / Path(original).name
+        make_input(x, str(song), ("rate", 22050))
+    elif not song.is_file():
         from superres.bench import _signal
 
         song = Path(work) / "synthetic-5min.wav"
@@ -139,7 +147,8 @@ def main():
     p.add_argument("--song", default=str(ROOT / "data" / "music-run" / "heldout-22k" / "wesnoth-1.16-music" /
                                          "battle.wav"),
                    help="22.05 kHz song for the whole-process rows (default: a 5.3-minute stereo held-out song of "
-                        "make music; a synthetic 5-minute stereo file when it is absent)")
+                        "make music pretrained's scan; else --original made into one; else a synthetic 5-minute "
+                        "stereo file)")
     p.add_argument("--model", default=str(ROOT / "models" / "default"), help="model for the whole-process rows")
     p.add_argument("--core-env", help="a virtual environment with the light install (pip install superres, "
                                       "no training extra): its superres predict gets a whole-process row too")
@@ -191,7 +200,7 @@ def main():
             rows.append(child(spec))
             print(json.dumps(rows[-1]), file=sys.stderr)
         if not args.gpu:  # what a user's shell feels on a CPU; a GPU does not change it (ONNX Runtime on the CPU)
-            rows += whole_processes(args.song, args.model, work, args.core_env)
+            rows += whole_processes(args.song, args.model, work, args.core_env, args.original)
             rows += kind_processes(args.original, args.model, work, args.kinds)
     from superres.bench import format_markdown, machine
 
