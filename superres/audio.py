@@ -169,8 +169,10 @@ def decoded_once(path, beside, watch=None, block=1 << 18):
     """
     path = Path(path)
     head = audio_info(path, count=False)
+    subtype = "DOUBLE" if head.subtype == "DOUBLE" else "FLOAT"
     if path_is_av(path):
-        decoded = av_blocks(path, block)
+        # In the copy's precision from the start: no conversion on the way to it.
+        decoded = av_blocks(path, block, np.float64 if subtype == "DOUBLE" else np.float32)
     elif head.subtype in LOSSY_SUBTYPES:
         # float32: the precision of libsndfile's MP3 and Vorbis/Opus decoders, and the copy's.
         decoded = _sndfile_blocks(path, head, block, "float32")
@@ -178,7 +180,6 @@ def decoded_once(path, beside, watch=None, block=1 << 18):
         yield path, head, False
         return
     rate, channels = head.samplerate, head.channels
-    subtype = "DOUBLE" if head.subtype == "DOUBLE" else "FLOAT"
     tmp = None
     try:
         frames = 0

@@ -148,13 +148,13 @@ def av_info(path):
     return replace(head, frames=int(sum(x.shape[0] for x in _decoded(path))))
 
 
-def av_blocks(path, block):
-    """A file's audio as float64 blocks of ``block`` frames (the last shorter), full scale 1.0."""
+def av_blocks(path, block, dtype=np.float64):
+    """A file's audio as float blocks of ``block`` frames (the last shorter), full scale 1.0, of ``dtype``."""
     out, have = None, 0
     for x in _decoded(path):
         while x.shape[0]:
             if out is None:
-                out = np.empty((block, x.shape[1]))
+                out = np.empty((block, x.shape[1]), dtype)
             n = min(block - have, x.shape[0])
             out[have:have + n] = x[:n]
             have, x = have + n, x[n:]
