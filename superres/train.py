@@ -302,6 +302,9 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
             from .probe import HeldoutProbe
 
             held_out = HeldoutProbe(config, run_dir, songs=probe)
+            if held_out.visqol is None:
+                # Checked once, here: a ViSQOL installed while the run goes on is used after a restart only.
+                log("note  the probe scores no ViSQOL: it is not installed (make visqol, then re-run to resume)")
     cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log,
                       config, patience, held_out)
     remade = ("cutoff" if architecture(config).any_cutoff else "resampler") if architecture(config).remade_inputs \

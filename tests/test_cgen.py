@@ -145,6 +145,10 @@ def test_cgen_trains_resumes_and_predicts_every_kind_without_tensorflow(cgen_run
     assert [r["epoch"] for r in rows] == ["1", "2"] and all(np.isfinite(float(r["loss"])) for r in rows)
     # The epoch trained with --probe scored its songs' validation parts as users' inputs; the first did not.
     assert rows[0]["probe_lsd_ratio"] == "" and "epoch 2 probe: LSD above the cutoff" in out
+    # Without the optional ViSQOL the run says so when it starts (it is looked for then only).
+    import importlib.util
+
+    assert ("the probe scores no ViSQOL" in out) == (importlib.util.find_spec("visqol") is None)
     probe = json.loads((model / "probe.json").read_text())
     assert [e["epoch"] for e in probe["epochs"]] == [2] and len(probe["songs"]) == 2
     kinds = probe["epochs"][0]["kinds"]
