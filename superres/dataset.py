@@ -20,7 +20,7 @@ folder.
 
 import os
 import shutil
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -143,11 +143,13 @@ def build_dataset(scan_dir, out_dir, window=50, hop=None, train_fraction=0.8, lo
     }
     # The new dataset is built in a folder beside the old one and takes its place only when complete: a
     # failed or interrupted rebuild leaves the old dataset as it was, and no temporary arrays behind.
+    # Named before it is made, so that the clean-up below knows it even when a signal arrives as it is made.
+    building = out_dir.parent / f".dataset-{secrets.token_hex(8)}"
     try:
-        building = Path(tempfile.mkdtemp(prefix=".dataset-", dir=out_dir.parent))
-    except OSError as e:
-        raise UserError(f"{out_dir.parent}: cannot write there ({e.strerror or e}); choose another --output")
-    try:
+        try:
+            building.mkdir()
+        except OSError as e:
+            raise UserError(f"{out_dir.parent}: cannot write there ({e.strerror or e}); choose another --output")
         _write_arrays(building, scan, scan_dir, songs, counts, window, hop, train_fraction, input, encoding, log,
                       originals)
         write_json_atomic(building / META_NAME, meta)
@@ -196,13 +198,14 @@ def _check_sources(scan, scan_dir, originals=None):
 def _swap_in(building, out_dir):
     """Put the finished folder ``building`` in the place of ``out_dir`` (two renames; the old one deleted)."""
     old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=".dataset-old-", dir=out_dir.parent))
-        os.replace(out_dir, old / "dataset")
     try:
+        if out_dir.exists():
+            old = out_dir.parent / f".dataset-old-{secrets.token_hex(8)}"
+            old.mkdir()
+            os.replace(out_dir, old / "dataset")
         os.replace(building, out_dir)
     except BaseException:
-        if old is not None:
+        if old is not None and (old / "dataset").exists():
             os.replace(old / "dataset", out_dir)
         raise
     finally:
