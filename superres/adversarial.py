@@ -70,13 +70,18 @@ class AdversarialTrainer(keras.Model):
     adv_weight, fm_weight : float
     per_resolution : int
         Discriminator outputs per resolution (:data:`superres.models.discriminators.LAYERS_PER_RESOLUTION`).
+    segment : int, optional
+        Samples of each example the discriminator judges (None: all of them): the same ``segment`` samples of
+        the original and of the output, from an offset that moves with every step (:meth:`_view`).
+        The spectral loss sees the whole example.
     """
 
-    def __init__(self, generator, discriminator, spectral_loss, adv_weight, fm_weight, per_resolution, **kwargs):
+    def __init__(self, generator, discriminator, spectral_loss, adv_weight, fm_weight, per_resolution, segment=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.generator, self.discriminator = generator, discriminator
         self.spectral_loss, self.adv_weight, self.fm_weight = spectral_loss, adv_weight, fm_weight
-        self.per = per_resolution
+        self.per, self.segment = per_resolution, segment
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "g_adv", "fm", "d_loss", "mae")}
 
     def compile(self, g_optimizer, d_optimizer):
@@ -95,12 +100,27 @@ class AdversarialTrainer(keras.Model):
             self.generator.build(input_shape)
         self.built = True
 
-    def _generator_losses(self, x, y):
+    #: Step between two successive offsets of the discriminator's segment, samples: a prime, so that the
+    #: offsets of successive steps spread over every position of the window.
+    SEGMENT_STRIDE = 4099
+
+    def _view(self, audio, step):
+        """What the discriminator judges of (batch, samples) ``audio`` in the generator's step ``step``: the
+        ``segment`` samples from ``step * SEGMENT_STRIDE`` modulo the positions there are. Derived from the
+        optimizer's step count, the offset needs no random state of its own, is the same on every replica and
+        for the original and the output, and a resumed run goes on where it stopped."""
+        if self.segment is None:
+            return audio
+        start = ops.cast(ops.mod(ops.cast(step, "int64") * self.SEGMENT_STRIDE, audio.shape[1] - self.segment + 1),
+                         "int32")
+        return ops.take(audio, start + ops.arange(self.segment, dtype="int32"), axis=1)
+
+    def _generator_losses(self, x, y, step):
         """Generator's total loss and its parts; discriminator's loss on the same output."""
         fake = self.generator(x, training=True)
-        target = y[..., 0]
+        target = self._view(y[..., 0], step)
         real_out = self.discriminator(target, training=True)
-        fake_out = self.discriminator(ops.squeeze(fake, -1), training=True)
+        fake_out = self.discriminator(self._view(ops.squeeze(fake, -1), step), training=True)
         spectral = ops.mean(self.spectral_loss(y, fake))
         adv = generator_adversarial_loss(fake_out, self.per)
         fm = feature_matching_loss(real_out, fake_out, self.per)
@@ -120,9 +140,9 @@ class AdversarialTrainer(keras.Model):
             return self._train_step_torch(data)
         raise UserError(f"the adversarial fine-tune runs on the tensorflow or torch backend, not {backend}")
 
-    def _d_loss(self, y, fake):
-        real_out = self.discriminator(y[..., 0], training=True)
-        fake_out = self.discriminator(ops.squeeze(ops.stop_gradient(fake), -1), training=True)
+    def _d_loss(self, y, fake, step):
+        real_out = self.discriminator(self._view(y[..., 0], step), training=True)
+        fake_out = self.discriminator(self._view(ops.squeeze(ops.stop_gradient(fake), -1), step), training=True)
         return discriminator_loss(real_out, fake_out, self.per)
 
     def _train_step_tf(self, data):
@@ -134,12 +154,13 @@ class AdversarialTrainer(keras.Model):
         # figures are the unscaled ones, as one process reports them.
         replicas = _replicas()
         g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
+        step = self.optimizer.iterations + 0  # a copy, read before the generator's step counts this one
         with tf.GradientTape() as tape:
-            fake, spectral, adv, fm = self._generator_losses(x, y)
+            fake, spectral, adv, fm = self._generator_losses(x, y, step)
             total = spectral + (self.adv_weight * adv + self.fm_weight * fm) / replicas
         self.optimizer.apply(tape.gradient(total, g_vars), g_vars)
         with tf.GradientTape() as tape:
-            d_loss = self._d_loss(y, fake)
+            d_loss = self._d_loss(y, fake, step)
             scaled = d_loss / replicas
         self.d_optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
         return self._track(y, fake, spectral * replicas, adv, fm, d_loss)
@@ -149,14 +170,15 @@ class AdversarialTrainer(keras.Model):
 
         x, y = data
         g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
+        step = self.optimizer.iterations + 0
         self.zero_grad()
-        fake, spectral, adv, fm = self._generator_losses(x, y)
+        fake, spectral, adv, fm = self._generator_losses(x, y, step)
         total = spectral + self.adv_weight * adv + self.fm_weight * fm
         total.backward()
         with torch.no_grad():
             self.optimizer.apply([v.value.grad for v in g_vars], g_vars)
         self.zero_grad()
-        d_loss = self._d_loss(y, fake)
+        d_loss = self._d_loss(y, fake, step)
         d_loss.backward()
         with torch.no_grad():
             self.d_optimizer.apply([v.value.grad for v in d_vars], d_vars)
@@ -226,6 +248,7 @@ def make_trainer(generator, config):
     from .archs import architecture
     from .losses import make_loss
     from .models import make_optimizer
+    from .archs import disc_view
     from .models.discriminators import DISC_LOW_HZ, LAYERS_PER_RESOLUTION, build_discriminator
 
     low_hz = DISC_LOW_HZ
@@ -233,9 +256,11 @@ def make_trainer(generator, config):
         from . import bandplan
 
         low_hz = bandplan.ANY_LO * bandplan.BIN_HZ
-    disc = build_discriminator(config["disc_channels"], window=config["window"], low_hz=low_hz)
-    trainer = AdversarialTrainer(generator, disc, make_loss(config), config["adv_weight"],
-                                 config["fm_weight"], LAYERS_PER_RESOLUTION, name="adversarial")
+    view = disc_view(config, config["window"])
+    disc = build_discriminator(config["disc_channels"], window=view, low_hz=low_hz)
+    trainer = AdversarialTrainer(generator, disc, make_loss(config), config["adv_weight"], config["fm_weight"],
+                                 LAYERS_PER_RESOLUTION, segment=view if view < config["window"] else None,
+                                 name="adversarial")
     trainer.compile(make_optimizer(config["lr"], config["decay"], "adam"),
                     make_optimizer(config["lr"], config["decay"], "adam"))
     # Now, each on its own network: left to fit, PyTorch's backend builds the first one on every trainable

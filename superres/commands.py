@@ -141,12 +141,17 @@ def add_train_options(t):
     t.add_argument("--epochs", type=positive_int, default=10,
                    help="total epochs of the run (a resumed run continues up to this number)")
     t.add_argument("--patience", type=positive_int, default=None, metavar="EPOCHS",
-                   help="stop early when the validation loss has not improved for this many epochs (default: "
-                        "train every epoch)")
+                   help="stop early when no epoch has been better than the best (by --select) for this many epochs "
+                        "(default: train every epoch)")
     t.add_argument("--probe", type=nonnegative_int, default=0, metavar="SONGS",
                    help="gen/cgen: after every epoch, restore this many songs' validation parts as 22.05 kHz, 16 kHz "
                         "and MP3 inputs and score them (LSD, band energy, ViSQOL if installed) into history.csv and "
                         "probe.json (default 0: none)")
+    t.add_argument("--select", choices=("val_loss", "probe"), default="val_loss",
+                   help="what makes an epoch the best (best.keras, --patience): the lowest validation loss, or the "
+                        "highest probe score, ViSQOL's gain minus the LSD ratio (needs --probe and ViSQOL), for an "
+                        "adversarial fine-tune, which trades some of the spectral loss for how the band sounds "
+                        "(default: val_loss)")
     t.add_argument("--arch", choices=ARCHS, default=None,
                    help="network architecture: bilstm (the blog's; the default), sbr (spectral band "
                         "replication over sinc interpolation), gen (a ConvNeXt generator of the top octave "
@@ -179,6 +184,9 @@ def add_train_options(t):
                    help="gen, cgen: weight of the discriminator feature-matching term when --adv-weight > 0 [2]")
     t.add_argument("--disc-channels", type=positive_int, default=None,
                    help="gen, cgen: width of the discriminator's convolutions [16]")
+    t.add_argument("--disc-segment", type=nonnegative_int, default=None, metavar="SAMPLES",
+                   help="gen, cgen: samples of each window the discriminator judges, from an offset that moves with "
+                        "every step; 0: the whole window [8192]")
     t.add_argument("--init-from", default=None, metavar="DIR",
                    help="start a new run from this model folder's best weights (same --arch and sizes), e.g. the "
                         "adversarial fine-tune of a gen model")
@@ -203,10 +211,12 @@ def train_main(args):
     settings = {k: getattr(args, k) for k in SETTINGS}
     state = train(args.dataset, args.model, args.epochs, verbose=2 if args.quiet else 1,
                   worker_timeout=args.worker_timeout, init_from=args.init_from, patience=args.patience,
-                  probe=args.probe, **settings)
+                  probe=args.probe, select=args.select, **settings)
+    score = f" (probe score {state['best_probe_score']:.4g}, what it was chosen by)" if "best_probe_score" in state \
+        else ""
     print(f"{args.model}: {state['epochs_done']} epochs, best validation loss "
           f"{state.get('best_val_loss', float('nan')):.5g} (MAE {state.get('best_val_mae_16bit', float('nan')):.1f}"
-          f" in 16-bit units) at epoch {state.get('best_epoch', '-')}")
+          f" in 16-bit units) at epoch {state.get('best_epoch', '-')}{score}")
 
 
 # ---------------------------------------------------------------------------------------------- prediction

@@ -136,7 +136,7 @@ _CONFIG_DATASET_KEYS = ("encoding", "input")
 
 
 #: Settings for which 0 is a valid value.
-_MAY_BE_ZERO = ("seed", "decay", "wave_weight", "band_weight", "adv_weight", "fm_weight")
+_MAY_BE_ZERO = ("seed", "decay", "wave_weight", "band_weight", "adv_weight", "fm_weight", "disc_segment")
 
 
 def weights_file(model_dir, which="best"):

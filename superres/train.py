@@ -4,10 +4,10 @@ A model folder (``models/<run>/``) holds:
 
 - ``config.json`` -- everything needed to rebuild the network and check its input (the model manifest);
 - ``last.keras`` -- weights and optimizer state after the latest finished epoch (for resuming);
-- ``best.keras`` -- the weights with the lowest validation loss so far, without the optimizer's state (used by
-  ``--predict`` and ``--init-from``);
+- ``best.keras`` -- the weights of the best epoch so far (the lowest validation loss, or with ``--select probe``
+  the highest probe score), without the optimizer's state (used by ``--predict`` and ``--init-from``);
 - ``history.csv`` -- one row per epoch: losses, learning rate, time, throughput;
-- ``state.json`` -- epochs done and the best validation loss, written after the checkpoints.
+- ``state.json`` -- epochs done and the best epoch's figures, written after the checkpoints.
 
 Re-running the same command after an interruption resumes after the last finished epoch.
 """
@@ -78,8 +78,17 @@ def _save_atomic(model, path):
 
 
 def _patience_spent(state, patience):
-    """Whether a run's validation loss has not improved for ``patience`` epochs (never when None)."""
+    """Whether a run's best epoch is ``patience`` or more epochs old (never when None)."""
     return bool(patience) and state["epochs_done"] - state.get("best_epoch", state["epochs_done"]) >= patience
+
+
+#: What ``--select`` may rank a run's epochs by, as the messages name it.
+SELECT = {"val_loss": "validation loss", "probe": "probe score"}
+
+
+def _selected(state):
+    """What a run's best epoch was chosen by: ``state["select"]``, absent (``val_loss``) in runs before it."""
+    return state.get("select", "val_loss")
 
 
 class _Checkpointer(keras.callbacks.Callback):
@@ -88,6 +97,7 @@ class _Checkpointer(keras.callbacks.Callback):
     def __init__(self, run_dir, state, rows, samples_per_epoch, log, config, patience=None, probe=None):
         super().__init__()
         self.patience, self.probe = patience, probe
+        self.select = _selected(state)
         self.run_dir, self.state, self.rows, self.model_config = run_dir, state, rows, config
         self.samples_per_epoch = samples_per_epoch
         self.log = log
@@ -131,13 +141,22 @@ class _Checkpointer(keras.callbacks.Callback):
                      f"band energy {figures['probe_hf_db']:+.2f} dB, ViSQOL {figures['probe_visqol_gain']:+.3f} over "
                      f"the input ({time.perf_counter() - t0:.0f} s)")
         _save_atomic(self.model, self.run_dir / "last.keras")
-        if not np.isnan(val) and val < self.state.get("best_val_loss", np.inf):
+        if self.select == "probe":
+            from .probe import probe_score
+
+            score = probe_score(self.rows[-1])
+            better = np.isfinite(score) and score > self.state.get("best_probe_score", -np.inf)
+        else:
+            better = not np.isnan(val) and val < self.state.get("best_val_loss", np.inf)
+        if better:
             _save_atomic(self.model, self.run_dir / "best.keras")
             # Prediction runs the exported graph on ONNX Runtime, without Keras (superres.predictor.open_predictor).
             from .runtime import write_onnx
 
             write_onnx(getattr(self.model, "generator", self.model), self.model_config, self.run_dir / "best.keras")
             self.state.update(best_val_loss=val, best_val_mae_16bit=val_mae, best_epoch=epoch + 1)
+            if self.select == "probe":
+                self.state["best_probe_score"] = score
         write_history(self.run_dir / HISTORY_NAME, self.rows)
         self.state["epochs_done"] = epoch + 1
         stop = _patience_spent(self.state, self.patience)
@@ -147,7 +166,7 @@ class _Checkpointer(keras.callbacks.Callback):
         self.log(f"epoch {epoch + 1}: loss {self.rows[-1]['loss']:.5g}, val loss {val:.5g}, val MAE {val_mae:.1f} "
                  f"(16-bit units), {seconds:.1f} s")
         if stop:
-            self.log(f"stopping: no better validation loss for {self.patience} epoch(s), since epoch "
+            self.log(f"stopping: no better {SELECT[self.select]} for {self.patience} epoch(s), since epoch "
                      f"{self.state['best_epoch']} (--patience)")
             self.model.stop_training = True
 
@@ -172,7 +191,7 @@ def _init_weights(model, config, source_dir):
 
 
 def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=None, init_from=None, patience=None,
-          probe=0, **settings):
+          probe=0, select="val_loss", **settings):
     """Train a model on a dataset folder, or resume the run in ``run_dir``.
 
     Parameters
@@ -192,11 +211,17 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         A new run starts from this model folder's best weights (the adversarial fine-tune of a ``gen`` model
         trained with the spectral loss alone); recorded in the config.
     patience : int, optional
-        Stop when the validation loss has not improved for this many epochs (then ``state["stopped_early"]``
-        is the epoch it stopped after); a resumed run counts from its best epoch. None trains every epoch.
+        Stop when no epoch has been better than the best (by ``select``) for this many epochs (then
+        ``state["stopped_early"]`` is the epoch it stopped after); a resumed run counts from its best epoch.
+        None trains every epoch.
     probe : int
         ``gen``/``cgen``: after every epoch, score this many songs' validation parts as users' inputs
         (:class:`superres.probe.HeldoutProbe`), into ``history.csv`` and ``probe.json``; 0: none.
+    select : {"val_loss", "probe"}
+        What makes an epoch the best (``best.keras``, ``best.onnx``, ``--patience``): the lowest validation
+        loss, or the highest :func:`superres.probe.probe_score` (ViSQOL's gain minus the LSD ratio; needs
+        ``probe`` and ViSQOL), for an adversarial fine-tune, which trades some of the spectral loss for how the
+        band sounds. Kept in ``state.json``: a run resumes only with the criterion it started with.
     **settings
         ``arch, units, dense, dense2, lr, decay, batch_size, seed``; ``None`` or missing means the default
         for a new run, or the stored value when resuming (a different value is refused).
@@ -215,6 +240,16 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     unknown = set(given) - set(SETTINGS)
     if unknown:
         raise TypeError(f"unknown settings {sorted(unknown)}")
+    if select not in SELECT:
+        raise ValueError(f"select={select!r}: one of {sorted(SELECT)}")
+    if select == "probe":
+        from .probe import visqol_installed
+
+        if not probe:
+            raise UserError("--select probe ranks the epochs by the probe's figures: give --probe SONGS too")
+        if not visqol_installed():
+            raise UserError("--select probe ranks the epochs by ViSQOL's gain, among others, and ViSQOL is not "
+                            "installed: make visqol")
 
     config_path = run_dir / CONFIG_NAME
     resuming = config_path.is_file() and (run_dir / "last.keras").is_file() and (run_dir / STATE_NAME).is_file()
@@ -240,6 +275,10 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         if not isinstance(state, dict) or not isinstance(state.get("epochs_done"), int):
             raise UserError(f"{run_dir / STATE_NAME}: incomplete or edited (no epochs_done); delete the run folder "
                             "to start over")
+        if _selected(state) != select:
+            raise UserError(f"{run_dir}: this run chooses its best epoch by its {SELECT[_selected(state)]}, not its "
+                            f"{SELECT[select]}; resume with --select {_selected(state)}, or train into a new --model "
+                            "folder")
         with distribute.training_scope(config["batch_size"], state["epochs_done"], worker_timeout):
             try:
                 model = keras.models.load_model(run_dir / "last.keras", safe_mode=True,
@@ -278,14 +317,14 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
                               loss=make_loss(config), metrics=[make_metric(config)])
         check_writable_dir(run_dir)
         write_json_atomic(config_path, config)
-        state = {"epochs_done": 0}
+        state = {"epochs_done": 0, "select": select}
         log(f"new run in {run_dir} ({config['arch']}, dataset {dataset_dir})")
     rows = read_history(run_dir)[:state["epochs_done"]]
     if state["epochs_done"] >= epochs:
         log(f"{run_dir}: already trained for {state['epochs_done']} epochs (asked for {epochs}); nothing to do")
         return state
     if _patience_spent(state, patience):
-        log(f"{run_dir}: no better validation loss since epoch {state['best_epoch']} ({state['epochs_done']} "
+        log(f"{run_dir}: no better {SELECT[select]} since epoch {state['best_epoch']} ({state['epochs_done']} "
             f"epochs done, --patience {patience}); nothing to do")
         return state
     state.pop("stopped_early", None)  # this call trains on: an earlier stop no longer describes the run

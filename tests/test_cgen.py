@@ -214,7 +214,8 @@ def test_cgen_adversarial_step_on_tiny_data_resumes(cgen_run, tmp_path):
         pytest.skip(f"the adversarial training step is written for TensorFlow and PyTorch, not "
                     f"{keras.backend.backend()}")
     ds, gan = cgen_run["dataset"], tmp_path / "gan"
-    adv = ["--adv-weight", "0.5", "--disc-channels", "4"]
+    # The discriminator judges 2048 of each window's 8192 samples.
+    adv = ["--adv-weight", "0.5", "--disc-channels", "4", "--disc-segment", "2048"]
     run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "1",
                "--init-from", cgen_run["model"], *CGEN_TINY, *adv)
     with np.load(gan / ADVERSARIAL_STATE) as f:
@@ -237,8 +238,105 @@ def test_cgen_adversarial_step_on_tiny_data_resumes(cgen_run, tmp_path):
     trainer = make_trainer(build_model(cfg), cfg)
     lows = {layer.low_hz for layer in trainer.discriminator.layers if hasattr(layer, "low_hz")}
     assert lows == {bp.ANY_LO * bp.BIN_HZ} and bp.ANY_LO * bp.BIN_HZ < bp.MIN_CUTOFF_HZ
+    assert cfg["disc_segment"] == 2048 and trainer.discriminator.input.shape == (None, 2048)
     assert (gan / "best.onnx").is_file()
 
+
+def test_the_discriminator_judges_a_segment_that_moves_with_every_step():
+    from superres.adversarial import AdversarialTrainer, make_trainer
+    from superres.models import build_model
+    from superres.runs import ARCH_DEFAULTS
+
+    cfg = {"arch": "cgen", **ARCH_DEFAULTS["cgen"], "dim": 8, "blocks": 1, "expand": 2, "kernel": 3,
+           "adv_weight": 0.5, "disc_channels": 4, "disc_segment": 2048, "window": 8192, "bits": 16,
+           "dataset": {"encoding": "pcm", "input": "sinc"}}
+    trainer = make_trainer(build_model(cfg), cfg)
+    audio = np.arange(3 * 8192, dtype=np.float32).reshape(3, 8192)
+    positions = 8192 - 2048 + 1
+    starts = []
+    for step in range(positions):
+        view = np.asarray(trainer._view(audio, np.int64(step)))
+        start = int(view[0, 0])
+        # Every example's same samples, one contiguous run of the segment's length inside the window.
+        np.testing.assert_array_equal(view, audio[:, start:start + 2048])
+        starts.append(start)
+    assert starts[:3] == [0, AdversarialTrainer.SEGMENT_STRIDE, 2 * AdversarialTrainer.SEGMENT_STRIDE - positions]
+    assert sorted(starts) == list(range(positions))  # over as many steps as positions, each position once
+    # A whole window where the config asks for none or for more than the window (runs made before the setting).
+    for segment in (0, 8192, 20000):
+        whole = make_trainer(build_model(cfg), {**cfg, "disc_segment": segment})
+        assert whole.segment is None and whole.discriminator.input.shape == (None, 8192)
+        np.testing.assert_array_equal(np.asarray(whole._view(audio, np.int64(5))), audio)
+
+
+def test_adversarial_run_chosen_by_the_probe_keeps_its_best_probed_epoch(cgen_run, tmp_path, monkeypatch):
+    import keras
+
+    from superres import probe, train
+
+    if keras.backend.backend() not in ("tensorflow", "torch"):
+        pytest.skip(f"the adversarial training step is written for TensorFlow and PyTorch, not "
+                    f"{keras.backend.backend()}")
+    # Scripted figures (ViSQOL gain, LSD ratio) and validation losses that disagree: the loss falls every epoch,
+    # the probe's score (gain - ratio) is best at epoch 2, then at epoch 5.
+    figures = iter([(0.30, 0.50), (0.50, 0.45), (0.40, 0.45), (0.45, 0.42), (0.60, 0.40)])
+    losses = iter([1.0, 0.9, 0.8, 0.7, 0.6])
+    seen = {}
+
+    class ScriptedProbe:
+        visqol = 0.0
+
+        def __init__(self, config, run_dir, songs):
+            pass
+
+        def __call__(self, model, epoch):
+            seen[epoch] = [w.copy() for w in model.get_weights()]
+            gain, ratio = next(figures)
+            return {"probe_lsd_ratio": ratio, "probe_hf_db": 0.0, "probe_visqol_gain": gain}
+
+    real = train._Checkpointer.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        return real(self, epoch, {**(logs or {}), "val_loss": next(losses)})
+
+    monkeypatch.setattr(train._Checkpointer, "on_epoch_end", on_epoch_end)
+    monkeypatch.setattr(probe, "HeldoutProbe", ScriptedProbe)
+    monkeypatch.setattr(probe, "visqol_installed", lambda: True)
+    ds, gan = cgen_run["dataset"], tmp_path / "gan"
+    args = ["rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, *CGEN_TINY,
+            "--adv-weight", "0.5", "--disc-channels", "4", "--probe", "1"]
+    out = run_script(*args, "--epochs", "6", "--patience", "2", "--select", "probe", "--init-from",
+                     cgen_run["model"]).stdout
+    state = json.loads((gan / "state.json").read_text())
+    assert state["epochs_done"] == 4 and state["stopped_early"] == 4 and state["best_epoch"] == 2
+    assert state["select"] == "probe" and state["best_probe_score"] == pytest.approx(0.05)
+    assert state["best_val_loss"] == pytest.approx(0.9)  # the best epoch's loss, not the lowest
+    assert "no better probe score for 2 epoch(s), since epoch 2" in out and "probe score 0.05" in out
+    best = keras.models.load_model(gan / "best.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(best.get_weights(), seen[2], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(best.get_weights(), seen[4]))
+    # A run resumes only with the criterion it started with.
+    refused = run_script(*args, "--epochs", "6", "--patience", "3", check=False)
+    assert refused.returncode == 2 and "by its probe score, not its validation loss" in refused.stderr
+    run_script(*args, "--epochs", "5", "--patience", "3", "--select", "probe")
+    state = json.loads((gan / "state.json").read_text())
+    assert state["epochs_done"] == 5 and state["best_epoch"] == 5 and "stopped_early" not in state
+    best = keras.models.load_model(gan / "best.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(best.get_weights(), seen[5], strict=True))
+
+
+def test_select_probe_needs_the_probe_and_visqol(cgen_run, tmp_path, monkeypatch):
+    from superres import probe
+
+    args = ["rnn-super-resolution.py", "--train", "--quiet", "--dataset", cgen_run["dataset"], "--model",
+            tmp_path / "run", *CGEN_TINY, "--epochs", "1", "--select", "probe"]
+    monkeypatch.setattr(probe, "visqol_installed", lambda: True)
+    proc = run_script(*args, check=False)
+    assert proc.returncode == 2 and "give --probe SONGS too" in proc.stderr
+    monkeypatch.setattr(probe, "visqol_installed", lambda: False)
+    proc = run_script(*args, "--probe", "1", check=False)
+    assert proc.returncode == 2 and "ViSQOL is not installed: make visqol" in proc.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 @pytest.mark.parametrize("codec, bitrate", [("mp3", 128000), ("aac", 96000), ("mp3", 64000)])
 def test_codec_inputs_are_aligned_and_cut_where_the_encoder_cuts(codec, bitrate):

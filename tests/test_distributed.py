@@ -292,6 +292,38 @@ def test_two_workers_train_the_generators_like_one_process(cgen_run, tmp_path):
         assert two[key] == pytest.approx(ref[key], rel=0.02), key
 
 
+def test_two_workers_train_the_adversarial_stage_like_one_process(cgen_run, tmp_path):
+    """The adversarial fine-tune of cgen (two networks, two optimizers, its own training step, the discriminator
+    judging a segment that moves with the step) from the same spectral weights: two workers end with the same
+    generator and discriminator, and their epoch's losses are one process's within float rounding."""
+    from superres.adversarial import ADVERSARIAL_STATE
+
+    flags = [*CGEN_TINY, "--adv-weight", "0.5", "--disc-channels", "4", "--disc-segment", "2048", "--init-from",
+             str(cgen_run["model"])]
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    one, chief, worker = tmp_path / "one", tmp_path / "chief", tmp_path / "worker"
+    train_processes(cgen_run["dataset"], [(one, None), (chief, tf_config(workers, 0)),
+                                          (worker, tf_config(workers, 1))], tmp_path, flags)
+    a = keras.models.load_model(chief / "last.keras")
+    b = keras.models.load_model(worker / "worker-1" / "last.keras")
+    for va, vb in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
+    with np.load(chief / ADVERSARIAL_STATE) as fa, np.load(worker / "worker-1" / ADVERSARIAL_STATE) as fb, \
+            np.load(one / ADVERSARIAL_STATE) as fo:
+        assert set(fa) == set(fb) == set(fo)
+        for k in fa:
+            np.testing.assert_array_equal(fa[k], fb[k], err_msg=k)
+        # The discriminator trained as many steps as one process's did.
+        steps = [k for k in fa if k.startswith("d_opt") and fa[k].shape == () and fa[k].dtype.kind == "i"]
+        assert steps and all(fa[k] == fo[k] > 0 for k in steps)
+    two, ref = epoch_row(chief, 1), epoch_row(one, 1)
+    print(f"cgen adversarial epoch 1 loss: one process {ref['loss']:.6f}, two workers {two['loss']:.6f}; "
+          f"val loss {ref['val_loss']:.6f}, {two['val_loss']:.6f}")
+    assert ref["steps"] == two["steps"] > 0
+    for key in ("loss", "val_loss", "val_mae_16bit"):
+        assert two[key] == pytest.approx(ref[key], rel=0.02), key
+
+
 def _read(f):
     f.flush()
     f.seek(0)
