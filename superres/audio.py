@@ -21,7 +21,7 @@ import soundfile as sf
 import soxr
 
 from .decode import AV_EXTENSIONS, av_blocks, av_header, av_info
-from .errors import UserError, check_interrupted
+from .errors import UserError, check_finite, check_interrupted  # noqa: F401  (check_finite: the API's too)
 from .manifest import link_loop, make_tempfile
 
 #: The rate of the originals and of the network's output, Hz.
@@ -189,18 +189,11 @@ def decoded_once(path, beside, watch=None, block=1 << 18):
             tmp = make_tempfile(beside, suffix=".decoded.wav")
             # Three stages at once: decoding in a thread, watching the block before in another, writing here.
             with sf.SoundFile(tmp, "w", rate, channels, subtype, format="RF64") as f, \
-                    ThreadPoolExecutor(1) as watcher:
-                watched = None
+                    one_behind(watch or (lambda x: None)) as watcher:
                 for x in prefetch(decoded):
-                    if watch is not None:
-                        job = watcher.submit(watch, x)
-                        if watched is not None:
-                            watched.result()
-                        watched = job
+                    watcher(x)
                     f.write(x)
                     frames += x.shape[0]
-                if watched is not None:
-                    watched.result()
         except (OSError, sf.LibsndfileError) as e:
             raise _write_failure(beside, tmp, e)
         if path_is_av(path):
@@ -210,13 +203,6 @@ def decoded_once(path, beside, watch=None, block=1 << 18):
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-
-
-def check_finite(x, path):
-    """Refuse float audio holding NaN or infinite samples (they would poison every later stage)."""
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        bad = int(np.size(x) - np.isfinite(x).sum())
-        raise UserError(f"{path}: contains {bad} NaN or infinite sample(s); repair or re-export the file")
 
 
 def read_audio(path, dtype="float64"):
@@ -359,6 +345,30 @@ def exact_blocks(blocks, skip, total, block):
         yield joined[:want]
         pending, have = ([joined[want:]], have - want) if have > want else ([], 0)
         done += want
+
+
+@contextmanager
+def one_behind(work):
+    """Yield ``feed``: ``feed(x)`` calls ``work(x)`` in a thread of its own and returns once the call before it
+    is done, so that the caller goes on with the next item while the thread works on this one.
+
+    Calls run in order, at most two wait (the one running and the one just given), and an exception in one is
+    raised by the next ``feed`` or on leaving the block, whose end waits for the last call. Where the caller
+    raises instead, leaving waits for the running call and drops the other.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        pending = None
+
+        def feed(x):
+            nonlocal pending
+            job = pool.submit(work, x)
+            if pending is not None:
+                pending.result()
+            pending = job
+
+        yield feed
+        if pending is not None:
+            pending.result()
 
 
 def prefetch(blocks, depth=1):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, check_interrupted
+from .errors import UserError, check_finite, check_interrupted
 
 #: Extensions decoded through PyAV (lower case).
 AV_EXTENSIONS = (".m4a", ".mp4", ".aac", ".alac", ".opus", ".webm", ".weba", ".wma", ".mkv", ".mka", ".mov",
@@ -159,16 +159,10 @@ def av_blocks(path, block, dtype=np.float64):
             out[have:have + n] = x[:n]
             have, x = have + n, x[n:]
             if have == block:
-                yield _finite(out, path)
+                yield check_finite(out, path)
                 out, have = None, 0
     if have:
-        yield _finite(out[:have], path)
-
-
-def _finite(x, path):
-    if not np.isfinite(x).all():
-        raise UserError(f"{path}: decodes to NaN or infinite samples; re-export it")
-    return x
+        yield check_finite(out[:have], path)
 
 
 def encode_audio(path, x, rate, codec, bitrate=None):

@@ -29,6 +29,16 @@ class Interrupted(KeyboardInterrupt):
         return int(s) if isinstance(s, int) else 2
 
 
+def check_finite(x, path):
+    """Refuse float audio holding NaN or infinite samples (they would poison every later stage); return ``x``."""
+    import numpy as np
+
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise UserError(f"{path}: contains {bad} NaN or infinite sample(s); repair or re-export the file")
+    return x
+
+
 #: The signal received, if any: set by the command line's handler before it raises :class:`Interrupted`.
 received_signal = None
 

@@ -8,13 +8,12 @@ in a thread, atomically, and quantized only at the end, for the output format (:
 Folders of files, with their manifest, are :func:`superres.batch.predict_paths`.
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from .audio import (HIGH_RATE, LOSSY_SUBTYPES, audio_info, clipped_samples, decoded_once, exact_blocks, high_frames,
-                    open_atomic_writer, prefetch, quantize, read_blocks, resample_blocks, to_float)
+                    one_behind, open_atomic_writer, prefetch, quantize, read_blocks, resample_blocks, to_float)
 from .bandplan import MIN_CUTOFF_HZ
 from .bandwidth import SpectrumStream
 from .errors import UserError
@@ -194,17 +193,11 @@ def _predict_file(predictor, in_path, source, info, bw, out_path, chunk_seconds,
         outputs = splice_blocks(exact_blocks(real(), 0, total, block), exact_blocks(generated, 0, total, block),
                                 rate_out, bw.cutoff, channels, total, ceiling)
     try:
-        with open_atomic_writer(out_path, rate_out, channels, subtype) as out, ThreadPoolExecutor(1) as writer:
+        with open_atomic_writer(out_path, rate_out, channels, subtype) as out, one_behind(write) as writer:
             # Each block is quantized and written in a thread (numpy and libsndfile release the GIL) while the next
             # one is read and computed; at most two blocks wait, in order, and a write error stops the loop.
-            pending = None
             for y in outputs:
-                job = writer.submit(write, y)
-                if pending is not None:
-                    pending.result()
-                pending = job
-            if pending is not None:
-                pending.result()
+                writer(y)
     finally:
         if parts is not None:
             # After an error, its thread stops here (and lets go of the file it reads), not whenever the

@@ -118,6 +118,46 @@ def test_unreadable_file_is_a_user_error(tmp_path):
         read_audio(tmp_path / "missing.wav")
 
 
+def test_one_behind_works_in_order_one_item_behind_and_raises_at_the_next_item():
+    import threading
+
+    from superres.audio import one_behind
+
+    done, running = [], threading.Event()
+    release = threading.Event()
+
+    def work(x):
+        running.set()
+        if x == 0:
+            release.wait(5)  # the first call is held until the caller has gone on
+        done.append(x)
+
+    with one_behind(work) as feed:
+        feed(0)
+        assert running.wait(5) and done == []  # feeding returned while its call still runs
+        release.set()
+        for x in range(1, 6):
+            feed(x)
+            assert done[:x] == list(range(x))  # every call before this one is done, in order
+    assert done == list(range(6))  # leaving waits for the last
+
+    def failing(x):
+        if x == 2:
+            raise ValueError("at two")
+
+    fed = []
+    with pytest.raises(ValueError, match="at two"):
+        with one_behind(failing) as feed:
+            for x in range(10):
+                feed(x)
+                fed.append(x)
+    assert fed == [0, 1, 2]  # raised by the item after the failed one
+    with pytest.raises(ValueError, match="at two"):
+        with one_behind(failing) as feed:
+            for x in range(3):
+                feed(x)  # the failing call is the last: raised on leaving
+
+
 def test_prefetch_keeps_the_order_raises_where_the_stream_failed_and_stops_with_its_caller():
     import threading
 
