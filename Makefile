@@ -34,16 +34,16 @@ GEN_BASE_TRAIN ?= --arch gen --epochs 3
 GEN_TRAIN ?= --arch gen --epochs 5 --band-weight 3 --init-from $(GEN_BASE)
 # The generator of every cutoff (cgen): the spectral stage, resumable across sessions (the same command goes on
 # from the last finished epoch), stopped when the validation loss has not improved for 4 epochs (--patience);
-# then the adversarial fine-tune from its best weights. Every epoch scores 4 songs' validation parts as
-# 22.05 kHz, 16 kHz and MP3 inputs (--probe: history.csv, probe.json); the adversarial stage, which trades some
-# of the spectral loss for how the band sounds, keeps and stops by that probe's score (--select probe: ViSQOL's
-# gain minus the LSD ratio). Its discriminator is sized for 2 CPU cores: 8 channels, judging 8192 of each
+# then the adversarial fine-tune from its best weights. Every epoch scores 4 songs' validation parts (6 in the
+# adversarial stage) as 22.05 kHz, 16 kHz and MP3 inputs (--probe: history.csv, probe.json); the adversarial
+# stage, which trades some of the spectral loss for how the band sounds, keeps and stops by that probe's score
+# (--select probe: ViSQOL's gain minus the LSD ratio). Its discriminator is sized for 2 CPU cores: 8 channels, judging 8192 of each
 # window's 32768 samples (a step 3 times a spectral one; 16 channels on whole windows made it 18 times).
 # tools/eval_kinds.py --model DIR --out data/kinds-DIR scores a candidate per input kind on the held-out songs.
 CGEN_BASE ?= models/cgen-base
 CGEN_RUN ?= models/cgen-gan
 CGEN_BASE_TRAIN ?= --arch cgen --epochs 40 --patience 4 --probe 4
-CGEN_TRAIN ?= --arch cgen --epochs 60 --patience 4 --probe 4 --select probe --adv-weight 0.5 --disc-channels 8 \
+CGEN_TRAIN ?= --arch cgen --epochs 60 --patience 4 --probe 6 --select probe --adv-weight 0.5 --disc-channels 8 \
               --disc-segment 8192 --init-from $(CGEN_BASE)
 # The earlier default (spectral band replication), kept for the held-out comparison.
 SBR_MODEL ?= models/sbr

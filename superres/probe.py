@@ -11,7 +11,8 @@ against the original's, and ViSQOL's gain over the input where ViSQOL is install
 
 The songs are the validation part (the last ``1 - train_fraction``) of the training scan's songs: never
 trained on, and not the held-out songs the final tables are made of, so choosing a checkpoint by the probe does
-not choose it by the test.
+not choose it by the test. They are songs whose validation part holds the whole excerpt, and a resumed run
+scores the songs it scored before (:meth:`HeldoutProbe._songs`).
 """
 
 import json
@@ -59,7 +60,7 @@ class HeldoutProbe:
     run_dir : path-like
         The model folder (``scan_dir`` is relative to it); ``probe.json`` is written there.
     songs : int
-        How many songs, spread evenly over the scan's sorted list.
+        How many songs, spread evenly over the scan's sorted list of those long enough (:meth:`_songs`).
     seconds : float
         The excerpt of each song's validation part scored, from its middle.
     kinds : sequence of str
@@ -81,8 +82,7 @@ class HeldoutProbe:
             visqol = 0.0 if visqol_installed() else None
         self.visqol = visqol
         found = songs_from_scan(model_path(run_dir, config, "scan_dir"), config["train_fraction"])
-        picked = [found[i] for i in np.unique(np.linspace(0, len(found) - 1, min(songs, len(found))).round()
-                                               .astype(int))] if found else []
+        picked = self._songs(found, songs, seconds)
         self._tmp = tempfile.TemporaryDirectory(prefix="superres-probe-")
         self.inputs = []  # (kind, song name, original float (frames, channels), input path, ViSQOL seconds)
         for i, song in enumerate(picked):
@@ -95,6 +95,26 @@ class HeldoutProbe:
                 make_input(x, path, how)
                 scored = self.visqol if n >= VISQOL_MIN_SECONDS * 44100 else None
                 self.inputs.append((kind, song.name, x, path, scored))
+
+    def _songs(self, found, songs, seconds):
+        """The songs to score, of the scan's ``found``: those a resumed run scored before (``probe.json``), so
+        that its epochs stay comparable, where there are ``songs`` of them; else ``songs`` spread evenly over
+        those whose validation part holds the whole excerpt (a sound effect's fraction of a second says little
+        of music, and ViSQOL scores none under :data:`VISQOL_MIN_SECONDS`), or, where there are too few such,
+        over the ``songs`` longest, in the scan's order."""
+        try:
+            before = json.loads((self.run_dir / "probe.json").read_text()).get("songs") or []
+        except (OSError, ValueError, AttributeError):
+            before = []
+        kept = [s for s in found if s.name in before]
+        if len(before) == songs and len(kept) == songs:
+            return kept
+        long = [s for s in found if s.stop - s.start >= seconds * 44100]
+        if len(long) < songs:
+            longest = sorted(found, key=lambda s: s.stop - s.start, reverse=True)[:songs]
+            long = [s for s in found if s in longest]
+        pick = np.unique(np.linspace(0, len(long) - 1, min(songs, len(long))).round().astype(int)) if long else []
+        return [long[i] for i in pick]
 
     def __call__(self, model, epoch):
         """Score the Keras generator ``model`` as it is; return the figures of :data:`PROBE_FIELDS`.

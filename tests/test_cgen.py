@@ -325,6 +325,31 @@ def test_adversarial_run_chosen_by_the_probe_keeps_its_best_probed_epoch(cgen_ru
     assert all(np.array_equal(a, b) for a, b in zip(best.get_weights(), seen[5], strict=True))
 
 
+def test_the_probe_scores_songs_long_enough_and_a_resumed_run_the_same_songs(tmp_path):
+    from conftest import write_synth
+    from superres.probe import HeldoutProbe
+
+    # Validation parts (the last 20%) of 0.2, 2.0, 0.4 and 2.4 s: two hold a 1 s excerpt.
+    for name, seconds in (("a.wav", 1.0), ("b.wav", 10.0), ("c.wav", 2.0), ("d.wav", 12.0)):
+        write_synth(tmp_path / "orig" / name, seconds, channels=1, seed=len(name) + int(seconds))
+    run_script("10-scan.py", "--input", tmp_path / "orig", "--output", tmp_path / "scan")
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"scan_dir": str(tmp_path / "scan"), "train_fraction": 0.8}
+
+    def songs(n, seconds=1.0):
+        probe = HeldoutProbe(config, run, songs=n, seconds=seconds, kinds=("22.05 kHz",), visqol=None)
+        return sorted({name for _, name, *_ in probe.inputs})
+
+    assert songs(2) == ["b.wav", "d.wav"]  # not the sound-effect-short a.wav that the sorted list starts with
+    assert songs(3) == ["b.wav", "c.wav", "d.wav"]  # too few long enough: the three longest
+    assert songs(1, seconds=0.1) == ["a.wav"]  # every one long enough: spread over all
+    # A run that scored a.wav and c.wav goes on scoring them; asked for another count, it picks anew.
+    (run / "probe.json").write_text(json.dumps({"songs": ["a.wav", "c.wav"], "epochs": []}))
+    assert songs(2) == ["a.wav", "c.wav"]
+    assert songs(3) == ["b.wav", "c.wav", "d.wav"]
+
+
 def test_select_probe_needs_the_probe_and_visqol(cgen_run, tmp_path, monkeypatch):
     from superres import probe
 
