@@ -245,10 +245,9 @@ def make_trainer(generator, config):
     if backend not in ("tensorflow", "torch"):  # refused before anything is written
         raise UserError(f"--adv-weight: the adversarial fine-tune runs on the tensorflow or torch backend, not "
                         f"{backend} (KERAS_BACKEND)")
-    from .archs import architecture
+    from .archs import architecture, disc_view
     from .losses import make_loss
     from .models import make_optimizer
-    from .archs import disc_view
     from .models.discriminators import DISC_LOW_HZ, LAYERS_PER_RESOLUTION, build_discriminator
 
     low_hz = DISC_LOW_HZ

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import MAX_RATE, MIN_RATE, SUBTYPES, check_finite, output_format
+from .audio import MAX_RATE, MIN_RATE, SUBTYPES, output_format
 from .cli import MAX_SECONDS
-from .errors import UserError
+from .errors import UserError, check_finite
 
 #: Loaded models, by (folder, weights, runtime, overlap, batch): a loop over many arrays loads each once.
 _LOADED = {}

@@ -21,7 +21,7 @@ import soundfile as sf
 import soxr
 
 from .decode import AV_EXTENSIONS, av_blocks, av_header, av_info
-from .errors import UserError, check_finite, check_interrupted  # noqa: F401  (check_finite: the API's too)
+from .errors import UserError, check_finite, check_interrupted
 from .manifest import link_loop, make_tempfile
 
 #: The rate of the originals and of the network's output, Hz.
