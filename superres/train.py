@@ -7,7 +7,8 @@ A model folder (``models/<run>/``) holds:
 - ``best.keras`` -- the weights of the best epoch so far (the lowest validation loss, or with ``--select probe``
   the highest probe score), without the optimizer's state (used by ``--predict`` and ``--init-from``);
 - ``history.csv`` -- one row per epoch: losses, learning rate, time, throughput;
-- ``state.json`` -- epochs done and the best epoch's figures, written after the checkpoints.
+- ``state.json`` -- epochs done, the best epoch's figures and the dataset's window counts, written after the
+  checkpoints.
 
 Re-running the same command after an interruption resumes after the last finished epoch.
 """
@@ -320,6 +321,21 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         state = {"epochs_done": 0, "select": select}
         log(f"new run in {run_dir} ({config['arch']}, dataset {dataset_dir})")
     rows = read_history(run_dir)[:state["epochs_done"]]
+    windows = [meta["counts"]["train"], meta["counts"]["test"]]
+    if state.get("dataset_windows", windows) != windows:
+        # The corpus grew, or the dataset was remade from other songs: a validation loss of the new test windows
+        # cannot be compared with the best of the old ones, so the best is measured anew from the next epoch
+        # (best.keras stays until then), and --patience counts from here.
+        was = state["dataset_windows"]
+        anew = select == "val_loss" and "best_epoch" in state
+        log(f"{dataset_dir}: {windows[0]} training and {windows[1]} validation windows, where this run trained on "
+            f"{was[0]} and {was[1]} until now; "
+            + (f"its best validation loss is measured anew from epoch {state['epochs_done'] + 1}" if anew else
+               "its best epoch stays the probe's"))
+        if anew:
+            state.pop("best_val_loss", None)
+            state["best_epoch"] = state["epochs_done"]
+    state["dataset_windows"] = windows
     if state["epochs_done"] >= epochs:
         log(f"{run_dir}: already trained for {state['epochs_done']} epochs (asked for {epochs}); nothing to do")
         return state

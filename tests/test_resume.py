@@ -123,3 +123,41 @@ def test_patience_stops_when_validation_stops_improving_and_resumes(pipeline, tm
     run_script(*args, "--epochs", "6", "--patience", "3")
     state = json.loads((model / "state.json").read_text())
     assert state["epochs_done"] == 5 and state["stopped_early"] == 5 and state["best_epoch"] == 2
+
+
+def test_a_run_resumed_on_other_windows_measures_its_best_anew(pipeline, tmp_path, monkeypatch):
+    import shutil
+
+    from superres import train
+
+    # The same settings on fewer songs: the corpus of a run that goes on after its data grew or shrank.
+    orig = tmp_path / "orig"
+    shutil.copytree(pipeline["original"], orig)
+    (orig / "c_48k.wav").unlink()
+    run_script("10-scan.py", "--input", orig, "--output", tmp_path / "scan")
+    run_script("20-make-dataset.py", "--input", tmp_path / "scan", "--output", tmp_path / "ds")
+    # Epoch 3's validation loss is the best of the run (below any real one); epoch 4's, on the other windows, is
+    # worse.
+    losses = iter([1e-9, 2e-9])
+    real = train._Checkpointer.on_epoch_end
+    monkeypatch.setattr(train._Checkpointer, "on_epoch_end",
+                        lambda self, epoch, logs=None: real(self, epoch, {**(logs or {}), "val_loss": next(losses)}))
+    model = tmp_path / "run"
+    shutil.copytree(pipeline["model"], model)  # 2 epochs, from before runs kept their window counts
+    args = ["rnn-super-resolution.py", "--train", "--quiet", "--model", model, *TINY]
+    out = run_script(*args, "--dataset", pipeline["dataset"], "--epochs", "3").stdout
+    state = json.loads((model / "state.json").read_text())
+    counts = json.loads((pipeline["dataset"] / "meta.json").read_text())["counts"]
+    assert state["dataset_windows"] == [counts["train"], counts["test"]] and "measured anew" not in out
+    assert state["best_epoch"] == 3 and state["best_val_loss"] == 1e-9
+    fewer = json.loads((tmp_path / "ds" / "meta.json").read_text())["counts"]
+    assert [fewer["train"], fewer["test"]] != state["dataset_windows"]
+    # On the same windows, --patience 1 would stop after a worse epoch 4 with epoch 3 the best; on other windows
+    # epoch 4's loss is the first of its kind, and the best.
+    out = run_script(*args, "--dataset", tmp_path / "ds", "--epochs", "4", "--patience", "1").stdout
+    assert (f"{fewer['train']} training and {fewer['test']} validation windows, where this run trained on "
+            f"{counts['train']} and {counts['test']} until now; its best validation loss is measured anew from "
+            "epoch 4") in out
+    state = json.loads((model / "state.json").read_text())
+    assert state["epochs_done"] == 4 and state["best_epoch"] == 4 and state["best_val_loss"] == 2e-9
+    assert state["dataset_windows"] == [fewer["train"], fewer["test"]] and "stopped_early" not in state
