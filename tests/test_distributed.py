@@ -276,16 +276,26 @@ def test_two_workers_train_the_generators_like_one_process(cgen_run, tmp_path):
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     chief, worker = tmp_path / "chief", tmp_path / "worker"
     train_processes(ds, [(chief, tf_config(workers, 0)), (worker, tf_config(workers, 1))], tmp_path, CGEN_TINY)
-    a = keras.models.load_model(chief / "last.keras")
-    b = keras.models.load_model(worker / "worker-1" / "last.keras")
-    for va, vb in zip(a.weights, b.weights):
-        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
+    assert_same_networks(chief, worker)
     assert (chief / "best.onnx").is_file()
     paths = ("dataset_dir", "scan_dir")  # relative to each model folder
     a_cfg, ref_cfg = (json.loads((d / "config.json").read_text()) for d in (chief, one))
     assert {k: v for k, v in a_cfg.items() if k not in paths} == {k: v for k, v in ref_cfg.items() if k not in paths}
+    assert_epoch_of_one_process(chief, one, "cgen")
+
+
+def assert_same_networks(chief, worker):
+    """The chief's and the other worker's checkpoints of the epoch hold the same weights, bit for bit."""
+    a = keras.models.load_model(chief / "last.keras")
+    b = keras.models.load_model(worker / "worker-1" / "last.keras")
+    for va, vb in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
+
+
+def assert_epoch_of_one_process(chief, one, label):
+    """The workers' first epoch took one process's steps, and its losses are that process's within 2%."""
     two, ref = epoch_row(chief, 1), epoch_row(one, 1)
-    print(f"cgen epoch 1 loss: one process {ref['loss']:.6f}, two workers {two['loss']:.6f}; "
+    print(f"{label} epoch 1 loss: one process {ref['loss']:.6f}, two workers {two['loss']:.6f}; "
           f"val loss {ref['val_loss']:.6f}, {two['val_loss']:.6f}")
     assert ref["steps"] == two["steps"] > 0
     for key in ("loss", "val_loss", "val_mae_16bit"):
@@ -304,10 +314,7 @@ def test_two_workers_train_the_adversarial_stage_like_one_process(cgen_run, tmp_
     one, chief, worker = tmp_path / "one", tmp_path / "chief", tmp_path / "worker"
     train_processes(cgen_run["dataset"], [(one, None), (chief, tf_config(workers, 0)),
                                           (worker, tf_config(workers, 1))], tmp_path, flags)
-    a = keras.models.load_model(chief / "last.keras")
-    b = keras.models.load_model(worker / "worker-1" / "last.keras")
-    for va, vb in zip(a.weights, b.weights, strict=True):
-        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
+    assert_same_networks(chief, worker)
     with np.load(chief / ADVERSARIAL_STATE) as fa, np.load(worker / "worker-1" / ADVERSARIAL_STATE) as fb, \
             np.load(one / ADVERSARIAL_STATE) as fo:
         assert set(fa) == set(fb) == set(fo)
@@ -316,12 +323,7 @@ def test_two_workers_train_the_adversarial_stage_like_one_process(cgen_run, tmp_
         # The discriminator trained as many steps as one process's did.
         steps = [k for k in fa if k.startswith("d_opt") and fa[k].shape == () and fa[k].dtype.kind == "i"]
         assert steps and all(fa[k] == fo[k] > 0 for k in steps)
-    two, ref = epoch_row(chief, 1), epoch_row(one, 1)
-    print(f"cgen adversarial epoch 1 loss: one process {ref['loss']:.6f}, two workers {two['loss']:.6f}; "
-          f"val loss {ref['val_loss']:.6f}, {two['val_loss']:.6f}")
-    assert ref["steps"] == two["steps"] > 0
-    for key in ("loss", "val_loss", "val_mae_16bit"):
-        assert two[key] == pytest.approx(ref[key], rel=0.02), key
+    assert_epoch_of_one_process(chief, one, "cgen adversarial")
 
 
 def _read(f):
