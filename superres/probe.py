@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import HIGH_RATE
+
 #: The input kinds the probe makes of each song: the generator's own case, a cutoff far below it, a codec.
 PROBE_KINDS = ("22.05 kHz", "16 kHz", "MP3 128 kbps")
 #: The columns the probe adds to ``history.csv`` (see :meth:`HeldoutProbe.__call__`).
@@ -86,14 +88,14 @@ class HeldoutProbe:
         self._tmp = tempfile.TemporaryDirectory(prefix="superres-probe-")
         self.inputs = []  # (kind, song name, original float (frames, channels), input path, ViSQOL seconds)
         for i, song in enumerate(picked):
-            n = min(int(seconds * 44100), song.stop - song.start)
+            n = min(int(seconds * HIGH_RATE), song.stop - song.start)
             start = song.start + (song.stop - song.start - n) // 2
             x, _ = sf.read(str(song.reference_path), start=start, stop=start + n, always_2d=True)
             for kind in self.kinds:
                 how, ext = KINDS[kind]
                 path = Path(self._tmp.name) / f"{i}-{kind.replace(' ', '_')}{ext}"
                 make_input(x, path, how)
-                scored = self.visqol if n >= VISQOL_MIN_SECONDS * 44100 else None
+                scored = self.visqol if n >= VISQOL_MIN_SECONDS * HIGH_RATE else None
                 self.inputs.append((kind, song.name, x, path, scored))
 
     def _songs(self, found, songs, seconds):
@@ -109,7 +111,7 @@ class HeldoutProbe:
         kept = [s for s in found if s.name in before]
         if len(before) == songs and len(kept) == songs:
             return kept
-        long = [s for s in found if s.stop - s.start >= seconds * 44100]
+        long = [s for s in found if s.stop - s.start >= seconds * HIGH_RATE]
         if len(long) < songs:
             longest = sorted(found, key=lambda s: s.stop - s.start, reverse=True)[:songs]
             long = [s for s in found if s in longest]
