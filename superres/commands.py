@@ -14,6 +14,8 @@ from pathlib import Path
 from .cli import (HelpFormatter, _option_type, even_int, exit_process, fraction, nonnegative_float, nonnegative_int,
                   nonnegative_seconds, positive_float, positive_int, positive_seconds, quiet_backend, run, seed,
                   wait_seconds)
+from .runs import SELECT
+
 
 def cutoff_hz(text):
     """``--cutoff``: ``auto`` or a frequency in Hz from 1 kHz to 192 kHz."""
@@ -147,7 +149,7 @@ def add_train_options(t):
                    help="gen/cgen: after every epoch, restore this many songs' validation parts as 22.05 kHz, 16 kHz "
                         "and MP3 inputs and score them (LSD, band energy, ViSQOL if installed) into history.csv and "
                         "probe.json (default 0: none)")
-    t.add_argument("--select", choices=("val_loss", "probe"), default="val_loss",
+    t.add_argument("--select", choices=tuple(SELECT), default="val_loss",
                    help="what makes an epoch the best (best.keras, --patience): the lowest validation loss, or the "
                         "highest probe score, ViSQOL's gain minus the LSD ratio (needs --probe and ViSQOL), for an "
                         "adversarial fine-tune, which trades some of the spectral loss for how the band sounds "
@@ -196,6 +198,9 @@ def add_train_options(t):
                    help="learning-rate time decay per batch, lr/(1+decay*step) [bilstm 0.03, sbr and gen 0]")
     t.add_argument("--batch-size", type=positive_int, default=None,
                    help="windows per batch [bilstm 64, sbr and gen 16]")
+    t.add_argument("--epoch-windows", type=nonnegative_int, default=None, metavar="WINDOWS",
+                   help="training windows per epoch, drawn on through the shuffled passes over the split, so that a "
+                        "long run is checkpointed, validated and probed more often; 0: one pass [0]")
     t.add_argument("--seed", type=seed, default=None, help="random seed [0]")
     t.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     t.add_argument("--worker-timeout", type=wait_seconds, default=None, metavar="SECONDS",

@@ -249,7 +249,7 @@ def _epochs_done_everywhere(strategy, epochs_done):
 
 
 def fit(model, train, test, batch_size, test_batch_size, seed, epochs, initial_epoch, callbacks, verbose,
-        remade=None):
+        remade=None, epoch_windows=None):
     """Train with ``tf.data`` inputs, over every replica of the strategy if there is one.
 
     Without a strategy or with ``MirroredStrategy`` this is ``model.fit``. Under ``MultiWorkerMirroredStrategy``
@@ -276,6 +276,8 @@ def fit(model, train, test, batch_size, test_batch_size, seed, epochs, initial_e
     verbose : int
     remade : {None, "resampler", "cutoff"}
         Inputs remade from the targets for every batch (``gen``, ``cgen``; :func:`superres.loader.make_tf_dataset`).
+    epoch_windows : int, optional
+        Training windows per epoch (:func:`superres.loader.epoch_order`); default: the whole split.
     """
     from .loader import make_tf_dataset, steps_per_epoch
 
@@ -288,13 +290,14 @@ def fit(model, train, test, batch_size, test_batch_size, seed, epochs, initial_e
     # epochs instead of starting it over, and reads exactly one epoch or one validation pass at a time.
     def train_data(num_workers=1, worker_index=0):
         return make_tf_dataset(*train, batch_size, shuffle=True, seed=seed, first_epoch=initial_epoch, repeat=True,
-                               num_replicas=n, num_workers=num_workers, worker_index=worker_index, remade=remade)
+                               num_replicas=n, num_workers=num_workers, worker_index=worker_index, remade=remade,
+                               epoch_windows=epoch_windows)
 
     def test_data(num_workers=1, worker_index=0):
         return make_tf_dataset(*test, test_batch_size, seed=seed, repeat=True, num_replicas=n,
                                num_workers=num_workers, worker_index=worker_index, remade=remade)
 
-    steps = steps_per_epoch(len(train[0]), batch_size, n)
+    steps = steps_per_epoch(epoch_windows or len(train[0]), batch_size, n)
     val_steps = steps_per_epoch(len(test[0]), test_batch_size, n)
     if strategy is None:
         train_ds, test_ds = train_data(), test_data()

@@ -13,10 +13,14 @@ import numpy as np
 import keras
 
 
-def epoch_order(n, seed, epoch, shuffle=True):
-    """The window order of one epoch: a permutation that depends only on ``seed`` and ``epoch``.
+def epoch_order(n, seed, epoch, shuffle=True, size=None):
+    """The window order of one epoch, which depends only on ``seed``, ``epoch`` and ``size``.
 
-    A resumed run therefore sees the same batches as an uninterrupted one, whatever the loader.
+    A resumed run therefore sees the same batches as an uninterrupted one, whatever the loader. The windows
+    are drawn in passes, each a permutation of the split seeded by ``(seed, pass)``; an epoch is the next
+    ``size`` windows of that stream. With the default ``size`` (one pass), epoch ``e`` is pass ``e``. A shorter
+    epoch (``--epoch-windows``: a long run checkpoints and is scored more often) takes part of a pass, and the
+    next epoch goes on where it stopped.
 
     Parameters
     ----------
@@ -25,13 +29,25 @@ def epoch_order(n, seed, epoch, shuffle=True):
     seed, epoch : int
         ``epoch`` is 0-based.
     shuffle : bool
-        ``False`` gives ``0, 1, ..., n - 1`` for every epoch.
+        ``False``: every pass is ``0, 1, ..., n - 1``.
+    size : int, optional
+        Windows per epoch (default ``n``); may exceed ``n``.
 
     Returns
     -------
-    ndarray of int64, shape (n,)
+    ndarray of int64, shape (size,)
     """
-    return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+    size = n if size is None else int(size)
+    if n < 1 or size < 1:
+        raise ValueError(f"{n} windows, {size} per epoch: both must be at least 1")
+    p, offset = divmod(epoch * size, n)
+    parts = []
+    while size > 0:
+        order = np.random.default_rng([seed, p]).permutation(n) if shuffle else np.arange(n)
+        parts.append(order[offset:offset + size])
+        size -= len(parts[-1])
+        p, offset = p + 1, 0
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def read_rows(x, y, idx):
@@ -68,14 +84,17 @@ class WindowBatches(keras.utils.PyDataset):
         Reshuffle window order every epoch (seeded; the order for epoch ``e`` depends only on ``seed`` and
         ``e``, so a resumed run sees the same batches as an uninterrupted one).
     seed : int
+    epoch_windows : int, optional
+        Windows per epoch (:func:`epoch_order`'s ``size``); default: the whole split.
     """
 
-    def __init__(self, x, y, batch_size=64, shuffle=False, seed=0, **kwargs):
+    def __init__(self, x, y, batch_size=64, shuffle=False, seed=0, epoch_windows=None, **kwargs):
         super().__init__(**kwargs)
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.seed = seed
+        self.size = int(epoch_windows or len(x))
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
@@ -86,7 +105,7 @@ class WindowBatches(keras.utils.PyDataset):
 
     def _use(self, epoch):
         self.epoch = epoch
-        self.order = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
+        self.order = epoch_order(len(self.x), self.seed, epoch, self.shuffle, self.size)
 
     def on_epoch_begin(self):
         # At the start of each epoch, not at the end of the one before: Keras's fit also calls on_epoch_end once
@@ -96,7 +115,7 @@ class WindowBatches(keras.utils.PyDataset):
         self.upcoming += 1
 
     def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(self.size / self.batch_size)
 
     def __getitem__(self, i):
         return read_rows(self.x, self.y, self.order[i * self.batch_size:(i + 1) * self.batch_size])
@@ -124,10 +143,11 @@ class _ReplicaRows:
     would (equal parts for a full batch).
     """
 
-    def __init__(self, x, y, batch_size, num_replicas, shuffle, seed):
+    def __init__(self, x, y, batch_size, num_replicas, shuffle, seed, size=None):
         self.x, self.y = x, y
         self.batch_size, self.num_replicas = batch_size, num_replicas
-        self.steps = steps_per_epoch(len(x), batch_size, num_replicas)
+        self.size = int(size or len(x))
+        self.steps = steps_per_epoch(self.size, batch_size, num_replicas)
         self.shuffle, self.seed = shuffle, seed
         self._orders = {}
         # tf.data may call us from several threads; compute each epoch's permutation once.
@@ -139,7 +159,7 @@ class _ReplicaRows:
                 # Keep this epoch's and the previous one's: prefetching runs ahead across the boundary.
                 for old in [e for e in self._orders if e < epoch - 1]:
                     del self._orders[old]
-                self._orders[epoch] = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
+                self._orders[epoch] = epoch_order(len(self.x), self.seed, epoch, self.shuffle, self.size)
             return self._orders[epoch]
 
     def rows(self, k):
@@ -147,7 +167,7 @@ class _ReplicaRows:
         epoch, rest = divmod(int(k), self.steps * self.num_replicas)
         step, replica = divmod(rest, self.num_replicas)
         lo = step * self.batch_size
-        q, r = divmod(min(self.batch_size, len(self.x) - lo), self.num_replicas)
+        q, r = divmod(min(self.batch_size, self.size - lo), self.num_replicas)
         lo += replica * q + min(replica, r)
         hi = lo + q + (replica < r)
         return epoch, self.order(epoch)[lo:hi]
@@ -160,8 +180,8 @@ class _RemadeReplicaRows(_ReplicaRows):
     """:class:`_ReplicaRows` whose inputs are remade from the targets (:func:`remade_rows`): flat outputs for
     ``tf.numpy_function`` (x, [cutoff,] y)."""
 
-    def __init__(self, y, batch_size, num_replicas, shuffle, seed, fixed, any_cutoff):
-        super().__init__(y, y, batch_size, num_replicas, shuffle, seed)
+    def __init__(self, y, batch_size, num_replicas, shuffle, seed, fixed, any_cutoff, size=None):
+        super().__init__(y, y, batch_size, num_replicas, shuffle, seed, size)
         self.fixed, self.any_cutoff = fixed, any_cutoff
 
     def __call__(self, k):
@@ -171,7 +191,7 @@ class _RemadeReplicaRows(_ReplicaRows):
 
 
 def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repeat=False, num_replicas=1,
-                    num_workers=1, worker_index=0, remade=None):
+                    num_workers=1, worker_index=0, remade=None, epoch_windows=None):
     """A ``tf.data`` pipeline of the same batches as :class:`WindowBatches`, read from the memmaps as needed.
 
     An index dataset numbers the (epoch, step, replica) parts of the global batches; it is sharded by worker
@@ -201,6 +221,8 @@ def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repe
         Remake the inputs from the targets as :class:`RemadeBatches` does (``gen``: a random resampler;
         ``cgen``: a random cutoff, the elements then ``((x, cutoff), y)``); ``x`` is not read. Validation
         streams (``shuffle`` False) remake the same inputs every epoch.
+    epoch_windows : int, optional
+        Windows per epoch, as :class:`WindowBatches` takes them (pass the same to :func:`steps_per_epoch`).
 
     Returns
     -------
@@ -214,11 +236,12 @@ def make_tf_dataset(x, y, batch_size, shuffle=False, seed=0, first_epoch=0, repe
         raise ValueError(f"batch {batch_size}, {num_replicas} replicas, worker {worker_index} of {num_workers}: "
                          "the batch must split evenly over the replicas, and the replicas over the workers")
     if remade:
-        rows = _RemadeReplicaRows(y, int(batch_size), num_replicas, shuffle, seed, not shuffle, remade == "cutoff")
+        rows = _RemadeReplicaRows(y, int(batch_size), num_replicas, shuffle, seed, not shuffle, remade == "cutoff",
+                                  epoch_windows)
     else:
-        rows = _ReplicaRows(x, y, int(batch_size), num_replicas, shuffle, seed)
+        rows = _ReplicaRows(x, y, int(batch_size), num_replicas, shuffle, seed, epoch_windows)
     if rows.steps == 0:
-        raise ValueError(f"{len(x)} windows are too few for {num_replicas} replicas")
+        raise ValueError(f"{rows.size} windows per epoch are too few for {num_replicas} replicas")
     start = first_epoch * rows.steps * num_replicas
     stop = start + rows.steps * num_replicas
     index = tf.data.Dataset.counter(start) if repeat else tf.data.Dataset.range(start, stop)
@@ -264,15 +287,18 @@ class RemadeBatches(WindowBatches):
 
     any_cutoff : bool
         Cut every window's band at a random cutoff instead (:func:`superres.degrade.remade_any`, ``cgen``).
+    epoch_windows : int, optional
+        Windows per epoch, as :class:`WindowBatches`.
 
     Items: ``x`` float32 (batch, window), the remade input; ``y`` float32 (batch, window, 1) in [-1, 1). With
     ``any_cutoff``: ``x`` is (input, cutoff (batch, 1) Hz) and ``y`` (batch, window, 2), the cutoff beside each
     sample.
     """
 
-    def __init__(self, y, batch_size=16, shuffle=False, seed=0, fixed=False, any_cutoff=False, **kwargs):
+    def __init__(self, y, batch_size=16, shuffle=False, seed=0, fixed=False, any_cutoff=False, epoch_windows=None,
+                 **kwargs):
         self.fixed, self.any_cutoff = fixed, any_cutoff
-        super().__init__(y, y, batch_size, shuffle, seed, **kwargs)
+        super().__init__(y, y, batch_size, shuffle, seed, epoch_windows, **kwargs)
 
     def __getitem__(self, i):
         return remade_rows(self.y, self.order[i * self.batch_size:(i + 1) * self.batch_size], self.seed,

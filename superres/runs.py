@@ -32,10 +32,15 @@ HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_mae_16bit", "learning_rate",
 ARCH_DEFAULTS = {name: a.defaults for name, a in ARCHITECTURES.items()}
 #: The dataset each architecture needs, beyond the common fields: input, encoding.
 ARCH_DATASET = {name: a.dataset for name, a in ARCHITECTURES.items()}
+#: Training settings of every architecture: the random seed, and the training windows per epoch (0: one pass
+#: over the split; :func:`superres.loader.epoch_order`). Configs from before ``epoch_windows`` get its 0.
+COMMON_DEFAULTS = {"seed": 0, "epoch_windows": 0}
 #: Defaults of the blog's network and optimizer.
-DEFAULTS = {"arch": "bilstm", **ARCH_DEFAULTS["bilstm"], "seed": 0}
+DEFAULTS = {"arch": "bilstm", **ARCH_DEFAULTS["bilstm"], **COMMON_DEFAULTS}
 #: Every setting ``train`` accepts.
-SETTINGS = ("arch", "seed", *sorted({k for d in ARCH_DEFAULTS.values() for k in d}))
+SETTINGS = ("arch", *COMMON_DEFAULTS, *sorted({k for d in ARCH_DEFAULTS.values() for k in d}))
+#: What ``--select`` may rank a run's epochs by, as the messages name it.
+SELECT = {"val_loss": "validation loss", "probe": "probe score"}
 #: Model folders shipped with superres (in the source checkout's ``models/``): read-only, never trained into.
 SHIPPED_MODELS = ("default", "sbr", "bilstm-full")
 #: Where training puts a run when no ``--model`` is given; ``rnn-super-resolution.py --predict`` uses it too
@@ -78,7 +83,7 @@ def check_not_shipped(run_dir):
 
 def arch_keys(arch):
     """Settings that define a network of ``arch``; a resumed run must not change them."""
-    return ("arch", *ARCH_DEFAULTS[arch], "seed")
+    return ("arch", *ARCH_DEFAULTS[arch], *COMMON_DEFAULTS)
 
 
 def make_config(meta, dataset_dir, settings, run_dir):
@@ -124,7 +129,7 @@ def load_config(model_dir):
                         fix="retrain it (into a new --model folder, or delete this one first)")
     if cfg.get("arch") not in ARCHS:
         raise UserError(f"{model_dir}: unknown architecture {cfg.get('arch')!r}; update the tool or retrain")
-    for k, v in (ARCHITECTURES[cfg["arch"]].added or {}).items():
+    for k, v in {"epoch_windows": 0, **(ARCHITECTURES[cfg["arch"]].added or {})}.items():
         cfg.setdefault(k, v)  # a model from before the setting existed
     _check_config(cfg, model_dir)
     return cfg
@@ -136,7 +141,7 @@ _CONFIG_DATASET_KEYS = ("encoding", "input")
 
 
 #: Settings for which 0 is a valid value.
-_MAY_BE_ZERO = ("seed", "decay", "wave_weight", "band_weight", "adv_weight", "fm_weight", "disc_segment")
+_MAY_BE_ZERO = ("seed", "epoch_windows", "decay", "wave_weight", "band_weight", "adv_weight", "fm_weight", "disc_segment")
 
 
 def weights_file(model_dir, which="best"):
@@ -241,7 +246,7 @@ def _check_config(cfg, model_dir):
         missing.append("dataset")
     if missing:
         raise UserError(f"{model_dir}: config.json is incomplete or edited (missing {', '.join(missing)}); {fix}")
-    for k, default in {**ARCH_DEFAULTS[cfg["arch"]], "window": 1, "bits": 1, "seed": 0}.items():
+    for k, default in {**ARCH_DEFAULTS[cfg["arch"]], "window": 1, "bits": 1, **COMMON_DEFAULTS}.items():
         v = cfg[k]
         whole = isinstance(default, int) and not isinstance(v, bool) and isinstance(v, int)
         number = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

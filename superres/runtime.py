@@ -480,9 +480,9 @@ def current_network(checkpoint, config):
     except (KeyError, ValueError):  # exported before graphs said what network they are, or damaged: as if stale
         return None
     if network != json.loads(network_signature(config)):
-        from .runs import arch_keys
+        from .runs import ARCH_DEFAULTS
 
-        cfg = {k: config[k] for k in arch_keys(config["arch"]) if k in config and k != "seed"}
+        cfg = {k: config[k] for k in ("arch", *ARCH_DEFAULTS[config["arch"]]) if k in config}
         raise UserError(f"{path}: these weights are not those of the network config.json describes ({cfg}); the "
                         "folder was edited or mixed up: retrain the model, or restore its config.json")
     return onnx_network(graph, config)

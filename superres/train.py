@@ -28,13 +28,13 @@ from .manifest import read_json, relative_path, write_json_atomic
 from .losses import make_loss, make_metric
 from .archs import architecture
 from .models import build_model, make_optimizer
-from .runs import (ARCH_DATASET, ARCH_DEFAULTS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME, SETTINGS,
-                   STATE_NAME, check_not_shipped, load_config, make_config, read_history, write_history)
+from .runs import (ARCH_DATASET, ARCH_DEFAULTS, COMMON_DEFAULTS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME,
+                   SELECT, SETTINGS, STATE_NAME, check_not_shipped, load_config, make_config, read_history, write_history)
 
 
 def _check_settings(arch, given, meta, dataset_dir):
     """Refuse settings of another architecture and a dataset the architecture cannot use."""
-    foreign = sorted(set(given) - {"arch", "seed", *ARCH_DEFAULTS[arch]})
+    foreign = sorted(set(given) - {"arch", *COMMON_DEFAULTS, *ARCH_DEFAULTS[arch]})
     if foreign:
         raise UserError(f"--{foreign[0].replace('_', '-')} is not a setting of --arch {arch} (its settings: "
                         f"{', '.join(ARCH_DEFAULTS[arch])})")
@@ -81,10 +81,6 @@ def _save_atomic(model, path):
 def _patience_spent(state, patience):
     """Whether a run's best epoch is ``patience`` or more epochs old (never when None)."""
     return bool(patience) and state["epochs_done"] - state.get("best_epoch", state["epochs_done"]) >= patience
-
-
-#: What ``--select`` may rank a run's epochs by, as the messages name it.
-SELECT = {"val_loss": "validation loss", "probe": "probe score"}
 
 
 def _selected(state):
@@ -299,7 +295,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     else:
         arch = architecture(given.get("arch", DEFAULTS["arch"])).name  # refuses an unknown name
         _check_settings(arch, given, meta, dataset_dir)
-        s = {"arch": arch, "seed": DEFAULTS["seed"], **ARCH_DEFAULTS[arch], **given}
+        s = {"arch": arch, **COMMON_DEFAULTS, **ARCH_DEFAULTS[arch], **given}
         config = make_config(meta, dataset_dir, s, run_dir)
         # Seeded, built and compiled inside the strategy's scope, so its variables are mirrored.
         with distribute.training_scope(config["batch_size"], 0, worker_timeout):
@@ -360,20 +356,22 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
             if held_out.visqol is None:
                 # Checked once, here: a ViSQOL installed while the run goes on is used after a restart only.
                 log("note  the probe scores no ViSQOL: it is not installed (make visqol, then re-run to resume)")
-    cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows, train_x.shape[0] * train_x.shape[1], log,
-                      config, patience, held_out)
+    # 0: an epoch is one pass over the training windows.
+    epoch_windows = config["epoch_windows"] or None
+    cb = _Checkpointer(distribute.checkpoint_dir(run_dir), state, rows,
+                       (epoch_windows or train_x.shape[0]) * train_x.shape[1], log, config, patience, held_out)
     remade = ("cutoff" if architecture(config).any_cutoff else "resampler") if architecture(config).remade_inputs \
         else None
     if remade and distribute.get_strategy() is not None:
         # Several workers or GPUs: the same remade batches as one process, from tf.data (superres.loader).
         distribute.fit(model, (train_y, train_y), (test_y, test_y), config["batch_size"], config["batch_size"],
                        seed=config["seed"], epochs=epochs, initial_epoch=state["epochs_done"], callbacks=[cb],
-                       verbose=verbose, remade=remade)
+                       verbose=verbose, remade=remade, epoch_windows=epoch_windows)
     elif remade:
         # Workers in threads: resampling releases the GIL while the backend runs the previous step.
         any_cutoff = architecture(config).any_cutoff
         train_batches = RemadeBatches(train_y, config["batch_size"], shuffle=True, seed=config["seed"], workers=2,
-                                      any_cutoff=any_cutoff)
+                                      any_cutoff=any_cutoff, epoch_windows=epoch_windows)
         train_batches.set_epoch(state["epochs_done"])
         test_batches = RemadeBatches(test_y, config["batch_size"], seed=config["seed"], fixed=True, workers=2,
                                      any_cutoff=any_cutoff)
@@ -383,9 +381,11 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
         # tf.data with prefetching, sharded over the workers and replicas of the strategy, if any.
         distribute.fit(model, (train_x, train_y), (test_x, test_y), config["batch_size"],
                        max(config["batch_size"], 256), seed=config["seed"], epochs=epochs,
-                       initial_epoch=state["epochs_done"], callbacks=[cb], verbose=verbose)
+                       initial_epoch=state["epochs_done"], callbacks=[cb], verbose=verbose,
+                       epoch_windows=epoch_windows)
     else:
-        train_batches = WindowBatches(train_x, train_y, config["batch_size"], shuffle=True, seed=config["seed"])
+        train_batches = WindowBatches(train_x, train_y, config["batch_size"], shuffle=True, seed=config["seed"],
+                                      epoch_windows=epoch_windows)
         train_batches.set_epoch(state["epochs_done"])
         test_batches = WindowBatches(test_x, test_y, max(config["batch_size"], 256))
         model.fit(train_batches, validation_data=test_batches, epochs=epochs, initial_epoch=state["epochs_done"],

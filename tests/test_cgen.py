@@ -214,20 +214,23 @@ def test_cgen_adversarial_step_on_tiny_data_resumes(cgen_run, tmp_path):
         pytest.skip(f"the adversarial training step is written for TensorFlow and PyTorch, not "
                     f"{keras.backend.backend()}")
     ds, gan = cgen_run["dataset"], tmp_path / "gan"
-    # The discriminator judges 2048 of each window's 8192 samples.
-    adv = ["--adv-weight", "0.5", "--disc-channels", "4", "--disc-segment", "2048"]
+    # The discriminator judges 2048 of each window's 8192 samples; an epoch is 20 of the 48 training windows
+    # (5 steps of 4), as make cgen's adversarial stage takes part of a pass per epoch.
+    adv = ["--adv-weight", "0.5", "--disc-channels", "4", "--disc-segment", "2048", "--epoch-windows", "20"]
     run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "1",
                "--init-from", cgen_run["model"], *CGEN_TINY, *adv)
     with np.load(gan / ADVERSARIAL_STATE) as f:
         first = dict(f)
     run_script("rnn-super-resolution.py", "--train", "--quiet", "--dataset", ds, "--model", gan, "--epochs", "2",
                *CGEN_TINY, *adv)
-    rows = [r.split(",") for r in (gan / "history.csv").read_text().splitlines()[1:]]
-    assert [r[0] for r in rows] == ["1", "2"] and all(np.isfinite(float(r[1])) for r in rows)
+    with open(gan / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and all(np.isfinite(float(r["loss"])) for r in rows)
+    assert [int(r["steps"]) for r in rows] == [5, 10]
     with np.load(gan / ADVERSARIAL_STATE) as f:
         second = dict(f)
     steps = [k for k in first if k.startswith("d_opt") and first[k].shape == () and first[k].dtype.kind == "i"]
-    assert steps and all(second[k] == 2 * first[k] > 0 for k in steps)
+    assert steps and all(second[k] == 2 * first[k] == 10 for k in steps)
     assert any(not np.array_equal(first[k], second[k]) for k in first if k.startswith("d") and k[1:].isdigit())
     # The discriminator sees the band from the lowest cutoff's merge zone up, not gen's 10.5 kHz.
     from superres.adversarial import make_trainer
@@ -239,6 +242,10 @@ def test_cgen_adversarial_step_on_tiny_data_resumes(cgen_run, tmp_path):
     lows = {layer.low_hz for layer in trainer.discriminator.layers if hasattr(layer, "low_hz")}
     assert lows == {bp.ANY_LO * bp.BIN_HZ} and bp.ANY_LO * bp.BIN_HZ < bp.MIN_CUTOFF_HZ
     assert cfg["disc_segment"] == 2048 and trainer.discriminator.input.shape == (None, 2048)
+    assert cfg["epoch_windows"] == 20 and load_config(cgen_run["model"])["epoch_windows"] == 0
+    # A model from before --epoch-windows trained in passes: its config reads as 0.
+    assert "epoch_windows" not in json.loads((ROOT / "models/default/config.json").read_text())
+    assert load_config(ROOT / "models/default")["epoch_windows"] == 0
     assert (gan / "best.onnx").is_file()
 
 

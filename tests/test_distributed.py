@@ -14,7 +14,7 @@ import pytest
 from conftest import CGEN_TINY, ROOT, TINY
 from superres import distribute
 from superres.errors import UserError
-from superres.loader import WindowBatches, make_tf_dataset, steps_per_epoch
+from superres.loader import WindowBatches, epoch_order, make_tf_dataset, steps_per_epoch
 
 #: A hung collective (a worker that died, a port nobody answers) must fail the test, not hang CI.
 WORKER_TIMEOUT_S = 240
@@ -69,14 +69,37 @@ def arrays():
     return x, y
 
 
-def test_tf_dataset_gives_the_window_batches_of_each_epoch(arrays):
+def test_epochs_of_any_size_walk_through_the_seeded_passes():
+    # One pass per epoch by default: the permutation seeded by (seed, epoch), as every run before --epoch-windows.
+    for e in (0, 3):
+        np.testing.assert_array_equal(epoch_order(10, 7, e), np.random.default_rng([7, e]).permutation(10))
+        np.testing.assert_array_equal(epoch_order(10, 7, e, size=10), epoch_order(10, 7, e))
+    passes = np.concatenate([np.random.default_rng([7, p]).permutation(10) for p in range(6)])
+    # Shorter and longer epochs cut the same stream of passes: epoch e is its windows e * size .. (e + 1) * size.
+    for size in (4, 25):
+        got = np.concatenate([epoch_order(10, 7, e, size=size) for e in range(60 // size)])
+        np.testing.assert_array_equal(got, passes[:len(got)])
+    # Every window once per pass, and a resumed run's epoch 3 is the uninterrupted run's.
+    assert sorted(passes[10:20]) == list(range(10))
+    np.testing.assert_array_equal(epoch_order(10, 7, 3, size=4), passes[12:16])
+    np.testing.assert_array_equal(epoch_order(10, 7, 2, shuffle=False, size=4), [8, 9, 0, 1])
+
+
+#: Windows per epoch: one pass (1003), part of a pass (300 = 9 batches of 32 and 12), more than a pass.
+EPOCH_WINDOWS = [None, 300, 1500]
+
+
+@pytest.mark.parametrize("epoch_windows", EPOCH_WINDOWS)
+def test_tf_dataset_gives_the_window_batches_of_each_epoch(arrays, epoch_windows):
     # Started at epoch 3, as a run resumed after 3 epochs: the same batches as WindowBatches set to epoch 3,
     # and the stream runs on into epoch 4 with that epoch's order.
     x, y = arrays
-    wb = WindowBatches(x, y, 32, shuffle=True, seed=5)
+    wb = WindowBatches(x, y, 32, shuffle=True, seed=5, epoch_windows=epoch_windows)
     wb.set_epoch(3)
-    it = iter(make_tf_dataset(x, y, 32, shuffle=True, seed=5, first_epoch=3, repeat=True))
-    assert steps_per_epoch(len(x), 32) == len(wb) == 32
+    it = iter(make_tf_dataset(x, y, 32, shuffle=True, seed=5, first_epoch=3, repeat=True,
+                              epoch_windows=epoch_windows))
+    size = epoch_windows or len(x)
+    assert steps_per_epoch(size, 32) == len(wb) == -(-size // 32)
     for _ in range(2):
         wb.on_epoch_begin()  # as Keras's fit calls it
         for i in range(len(wb)):
@@ -85,30 +108,35 @@ def test_tf_dataset_gives_the_window_batches_of_each_epoch(arrays):
             assert xb.dtype == want_x.dtype == np.uint8 and yb.dtype == want_y.dtype == np.float32
             np.testing.assert_array_equal(xb.numpy(), want_x)
             np.testing.assert_array_equal(yb.numpy(), want_y)
+        assert len(want_x) == size - 32 * (len(wb) - 1)
 
 
-def test_sharded_tf_datasets_split_each_global_batch(arrays):
+@pytest.mark.parametrize("epoch_windows", EPOCH_WINDOWS)
+def test_sharded_tf_datasets_split_each_global_batch(arrays, epoch_windows):
     # 2 workers with 2 replicas each: per step, the four per-replica batches are exactly the global batch of
     # one process (so a distributed run stays comparable), and the two workers read disjoint windows.
     x, y = arrays
     y = y.copy()
     y[:, 0] = np.arange(len(y), dtype=np.int16)  # window id in the first sample
-    wb = WindowBatches(x, y, 32, shuffle=True, seed=5)
+    wb = WindowBatches(x, y, 32, shuffle=True, seed=5, epoch_windows=epoch_windows)
     wb.set_epoch(3)
     workers = [iter(make_tf_dataset(x, y, 32, True, 5, first_epoch=3, repeat=True, num_replicas=4, num_workers=2,
-                                    worker_index=w)) for w in range(2)]
-    steps = steps_per_epoch(len(x), 32, 4)
-    assert steps == 32  # 11 windows left over: enough to give each of the 4 replicas some
+                                    worker_index=w, epoch_windows=epoch_windows)) for w in range(2)]
+    size = epoch_windows or len(x)
+    steps = steps_per_epoch(size, 32, 4)
+    assert steps == len(wb)  # 11, 12 or 28 windows left over: enough to give each of the 4 replicas some
+    last = {1003: [3, 3, 3, 2], 300: [3] * 4, 1500: [7] * 4}[size]
     for _ in range(2):
         wb.on_epoch_begin()
         for i in range(steps):
             parts = [[next(it) for _ in range(2)] for it in workers]
             ids = [np.concatenate([np.rint(p[1].numpy()[:, 0, 0] * 32768).astype(int) for p in w]) for w in parts]
-            assert not set(ids[0]) & set(ids[1])
             want = np.rint(wb[i][1][:, 0, 0] * 32768).astype(int)
             assert sorted(np.concatenate(ids)) == sorted(want)
+            if size <= len(x):  # an epoch longer than a pass may hold a window twice, in different batches
+                assert not set(ids[0]) & set(ids[1])
             sizes = [len(p[0]) for w in parts for p in w]
-            assert sizes == ([8] * 4 if i < steps - 1 else [3, 3, 3, 2])
+            assert sizes == ([8] * 4 if i < steps - 1 else last)
 
 
 def test_keras_fit_reads_epoch_e_of_the_batches_in_epoch_e(arrays):
@@ -230,8 +258,9 @@ def test_two_workers_train_like_one_process(pipeline, tmp_path):
         assert two[key] == pytest.approx(one[key], rel=0.02), key
 
 
-@pytest.mark.parametrize("remade, any_cutoff", [("resampler", False), ("cutoff", True)])
-def test_tf_dataset_remakes_the_batches_of_one_process(remade, any_cutoff):
+@pytest.mark.parametrize("remade, any_cutoff, epoch_windows", [("resampler", False, None), ("cutoff", True, None),
+                                                                 ("cutoff", True, 6)])
+def test_tf_dataset_remakes_the_batches_of_one_process(remade, any_cutoff, epoch_windows):
     # gen's and cgen's inputs, remade from the targets: two replicas' parts of every global batch are exactly the
     # batch one process remakes (RemadeBatches), window for window, in training (new draws each epoch) and in
     # validation (the same draws every epoch).
@@ -241,10 +270,12 @@ def test_tf_dataset_remakes_the_batches_of_one_process(remade, any_cutoff):
     y = (rng.standard_normal((10, 4096)) * 3000).astype(np.int16)
     y[:, 0] = np.arange(len(y))  # the window's index in its first sample
     for shuffle in (True, False):
-        one = RemadeBatches(y, 4, shuffle=shuffle, seed=3, fixed=not shuffle, any_cutoff=any_cutoff)
+        one = RemadeBatches(y, 4, shuffle=shuffle, seed=3, fixed=not shuffle, any_cutoff=any_cutoff,
+                            epoch_windows=epoch_windows)
         one.set_epoch(1)
         it = iter(make_tf_dataset(y, y, 4, shuffle=shuffle, seed=3, first_epoch=1, repeat=True, num_replicas=2,
-                                  remade=remade))
+                                  remade=remade, epoch_windows=epoch_windows))
+        assert len(one) == (2 if epoch_windows else 3)
         for _ in range(2):
             one.on_epoch_begin()
             for i in range(len(one)):
