@@ -205,6 +205,37 @@ def test_cgen_trains_resumes_and_predicts_every_kind_without_tensorflow(cgen_run
 
 
 
+@pytest.fixture(scope="module")
+def cgen_predictor(cgen_run):
+    """The trained tiny cgen of :func:`conftest.cgen_run`, loaded once for the API (ONNX Runtime)."""
+    from superres.api import load_predictor
+
+    return load_predictor(cgen_run["model"])
+
+
+@pytest.mark.parametrize("rate, cutoff", [(8000, 4000), (11025, 5512.5), (16000, 8000), (22050, 11025),
+                                          (32000, 16000), (44100, 17000)])
+def test_the_band_below_every_cutoff_is_kept_and_the_band_above_filled(cgen_predictor, rate, cutoff):
+    # From 4 to 17 kHz, a file at its own rate (or a 44.1 kHz file lowpassed at 17 kHz, as codecs cut; from
+    # 18.5 kHz up a file reads as full band and is left as it is), its cutoff detected:
+    # below the cutoff the output is the input (sinc-interpolated to 44.1 kHz), above it the network's band.
+    from superres.api import upsample
+    from superres.degrade import lowpass
+
+    x44 = synth(2.0, channels=2, seed=11)
+    if rate == 44100:
+        x = np.stack([lowpass(x44[:, c], cutoff, "fir", np.random.default_rng(0)) for c in range(2)], 1)
+    else:
+        x = np.clip(np.round(resample(x44, 44100, rate) * 32768), -32768, 32767) / 32768
+    y, out_rate = upsample(x, rate, cgen_predictor)
+    kept = resample(x, rate, 44100) if rate != 44100 else x
+    assert out_rate == 44100 and y.shape == kept.shape
+    lo, hi = 0.9 * cutoff, 1.1 * cutoff
+    snr = _level_db(kept, 0, lo) - _level_db(y - kept, 0, lo)
+    assert snr >= 50, snr
+    assert _level_db(y, hi, 21000) > _level_db(kept, hi, 21000) + 20
+
+
 def test_cgen_adversarial_step_on_tiny_data_resumes(cgen_run, tmp_path):
     import keras
 
