@@ -167,6 +167,8 @@ def model_estimate(predictor, song, reading=None):
         The 44.1 kHz frame the stream starts at (the frames computed, for the speed figure, run from there).
     """
     window, hop = predictor.window, predictor.hop
+    if predictor.any_cutoff:
+        return _cutoff_estimate(predictor, song, reading)
     if predictor.rate != song.rate:
         raise UserError(f"{song.name}: a {song.rate} Hz input, and the model takes {predictor.rate} Hz ones (the rate "
                         "of the scan it was trained on); score it on songs of such a scan (--scan)")
@@ -176,6 +178,36 @@ def model_estimate(predictor, song, reading=None):
     low = song.low(a * song.rate // HIGH_RATE)
     out = (to_int16(y) for y in predictor.blocks(_Timed(low, reading) if reading is not None else low,
                                                    song.channels))
+    return exact_blocks(out, song.start - a, song.stop - song.start, BLOCK), a
+
+
+def _cutoff_estimate(predictor, song, reading=None):
+    """:func:`model_estimate` of a network told the cutoff (``cgen``), as ``superres predict`` writes the song's
+    low-rate file: its bandwidth measured over the whole file first, then the band below that cutoff the file's
+    own (sinc-interpolated) and the generated band above it, spliced (:func:`superres.splice.splice_parts`).
+
+    The stream starts at a frame-grid point before ``song.start`` with the reach of the splice's filter and the
+    network's context (``--whole``: at the first frame, exactly the prediction of the file)."""
+    from .bandwidth import detect_bandwidth
+    from .splice import CEILING, splice_parts
+
+    channels = song.channels
+
+    def floats(blocks, timed=False):
+        blocks = _Timed(blocks, reading) if timed and reading is not None else blocks
+        return (to_float(x) for x in blocks)
+
+    bw = detect_bandwidth(floats(song.low()), song.rate, channels)
+    grid = int(np.lcm(predictor.hop, grid_step(song.rate)))
+    a = max(0, (song.start - 2 * _SINC_REACH) // grid * grid)
+    frames = song.frames - a
+    if bw.full_band:  # nothing missing: the file as it is (at 44.1 kHz, written unchanged)
+        out = baseline_blocks("sinc", song.low(a * song.rate // HIGH_RATE), channels,
+                              song.frames_low - a * song.rate // HIGH_RATE, song.rate)
+        return exact_blocks(out, song.start - a, song.stop - song.start, BLOCK), a
+    low = floats(song.low(a * song.rate // HIGH_RATE), timed=True)
+    parts = predictor.blocks(low, channels, song.rate, bw.cutoff, parts=True)
+    out = (to_int16(y) for y in splice_parts(parts, HIGH_RATE, bw.cutoff, channels, frames, CEILING))
     return exact_blocks(out, song.start - a, song.stop - song.start, BLOCK), a
 
 

@@ -236,6 +236,28 @@ def test_the_band_below_every_cutoff_is_kept_and_the_band_above_filled(cgen_pred
     assert _level_db(y, hi, 21000) > _level_db(kept, hi, 21000) + 20
 
 
+def test_eval_scores_cgen_as_superres_predict_writes_it(cgen_run, tmp_path):
+    # eval.py --models runs a network told the cutoff as prediction does (the scan's files' bandwidth, the band
+    # below it kept, the generated band spliced above): its rows equal those of the same model's prediction
+    # folder -- whole songs exactly; the test parts, whose stream starts shortly before them, within rounding.
+    model, pred = cgen_run["model"], tmp_path / "pred"
+    run_script("rnn-super-resolution.py", "--predict", "--model", model, "--output", pred)
+    for whole in (True, False):
+        res = tmp_path / f"eval-{whole}.json"
+        run_script("eval.py", "--predicted", pred, "--models", model, "--json", res, *(["--whole"] if whole else []))
+        result = json.loads(res.read_text())
+        folder, in_process = result["methods"][3:]
+        assert len(result["songs"]) == 3
+        for song in result["songs"]:
+            a, b = song["scores"][folder], song["scores"][in_process]
+            assert set(a) == set(b)
+            for metric in a:
+                if whole:
+                    assert a[metric] == b[metric], (song["name"], metric)
+                else:
+                    assert a[metric] == pytest.approx(b[metric], rel=1e-3, abs=1e-3), (song["name"], metric)
+
+
 def test_cgen_adversarial_step_on_tiny_data_resumes(cgen_run, tmp_path):
     import keras
 
