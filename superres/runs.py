@@ -129,7 +129,8 @@ def load_config(model_dir):
                         fix="retrain it (into a new --model folder, or delete this one first)")
     if cfg.get("arch") not in ARCHS:
         raise UserError(f"{model_dir}: unknown architecture {cfg.get('arch')!r}; update the tool or retrain")
-    for k, v in {"epoch_windows": 0, **(ARCHITECTURES[cfg["arch"]].added or {})}.items():
+    added = {"epoch_windows": COMMON_DEFAULTS["epoch_windows"], **(ARCHITECTURES[cfg["arch"]].added or {})}
+    for k, v in added.items():
         cfg.setdefault(k, v)  # a model from before the setting existed
     _check_config(cfg, model_dir)
     return cfg
@@ -141,7 +142,8 @@ _CONFIG_DATASET_KEYS = ("encoding", "input")
 
 
 #: Settings for which 0 is a valid value.
-_MAY_BE_ZERO = ("seed", "epoch_windows", "decay", "wave_weight", "band_weight", "adv_weight", "fm_weight", "disc_segment")
+_MAY_BE_ZERO = ("seed", "epoch_windows", "decay", "wave_weight", "band_weight", "adv_weight", "fm_weight",
+                "disc_segment")
 
 
 def weights_file(model_dir, which="best"):
