@@ -29,7 +29,8 @@ from .losses import make_loss, make_metric
 from .archs import architecture
 from .models import build_model, make_optimizer
 from .runs import (ARCH_DATASET, ARCH_DEFAULTS, COMMON_DEFAULTS, CONFIG_NAME, DATASET_KEYS, DEFAULTS, HISTORY_NAME,
-                   SELECT, SETTINGS, STATE_NAME, check_not_shipped, load_config, make_config, read_history, write_history)
+                   SELECT, SETTINGS, STATE_NAME, check_not_shipped, load_config, make_config, read_history,
+                   write_history)
 
 
 def _check_settings(arch, given, meta, dataset_dir):
