@@ -87,7 +87,8 @@ def arch_keys(arch):
 
 
 def make_config(meta, dataset_dir, settings, run_dir):
-    """The model config: architecture settings plus the dataset fields the network depends on.
+    """The model config: architecture settings plus the dataset fields the network depends on (a common setting
+    missing from ``settings`` takes its default, :data:`COMMON_DEFAULTS`).
 
     The dataset and scan folders are recorded relative to the model folder ``run_dir``
     (:func:`superres.manifest.relative_path`); :func:`model_path` reads them back. A network too large to
@@ -97,7 +98,7 @@ def make_config(meta, dataset_dir, settings, run_dir):
         "stage": "model",
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
-        **{k: settings[k] for k in arch_keys(settings["arch"])},
+        **{k: {**COMMON_DEFAULTS, **settings}[k] for k in arch_keys(settings["arch"])},
         "window": meta["window"],
         "bits": meta["bits"],
         "dataset_dir": relative_path(dataset_dir, run_dir),
