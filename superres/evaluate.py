@@ -200,14 +200,12 @@ def _cutoff_estimate(predictor, song, reading=None):
     bw = detect_bandwidth(floats(song.low()), song.rate, channels)
     grid = int(np.lcm(predictor.hop, grid_step(song.rate)))
     a = max(0, (song.start - 2 * _SINC_REACH) // grid * grid)
-    frames = song.frames - a
+    a_low = a * song.rate // HIGH_RATE  # whole input frames: a is on the grid
     if bw.full_band:  # nothing missing: the file as it is (at 44.1 kHz, written unchanged)
-        out = baseline_blocks("sinc", song.low(a * song.rate // HIGH_RATE), channels,
-                              song.frames_low - a * song.rate // HIGH_RATE, song.rate)
-        return exact_blocks(out, song.start - a, song.stop - song.start, BLOCK), a
-    low = floats(song.low(a * song.rate // HIGH_RATE), timed=True)
-    parts = predictor.blocks(low, channels, song.rate, bw.cutoff, parts=True)
-    out = (to_int16(y) for y in splice_parts(parts, HIGH_RATE, bw.cutoff, channels, frames, CEILING))
+        out = baseline_blocks("sinc", song.low(a_low), channels, song.frames_low - a_low, song.rate)
+    else:
+        parts = predictor.blocks(floats(song.low(a_low), timed=True), channels, song.rate, bw.cutoff, parts=True)
+        out = (to_int16(y) for y in splice_parts(parts, HIGH_RATE, bw.cutoff, channels, song.frames - a, CEILING))
     return exact_blocks(out, song.start - a, song.stop - song.start, BLOCK), a
 
 

@@ -296,7 +296,7 @@ def train(dataset_dir, run_dir, epochs=10, log=print, verbose=1, worker_timeout=
     else:
         arch = architecture(given.get("arch", DEFAULTS["arch"])).name  # refuses an unknown name
         _check_settings(arch, given, meta, dataset_dir)
-        s = {"arch": arch, **COMMON_DEFAULTS, **ARCH_DEFAULTS[arch], **given}
+        s = {"arch": arch, **ARCH_DEFAULTS[arch], **given}  # make_config adds the common defaults
         config = make_config(meta, dataset_dir, s, run_dir)
         # Seeded, built and compiled inside the strategy's scope, so its variables are mirrored.
         with distribute.training_scope(config["batch_size"], 0, worker_timeout):
